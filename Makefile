@@ -1,0 +1,26 @@
+# Two entry points that do all set-up on a fresh machine:
+#   make demo   build + verify the demo teacher for this host
+#   make test   the full test suite (what .ci/run calls)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# llama-cpp-python compiles llama.cpp from source; two cores is what CI has.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+
+$(BIN)/edgeslm: pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: venv demo test clean
+venv: $(BIN)/edgeslm
+
+demo: venv
+	$(BIN)/edgeslm build --target host -o build/demo
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf build .pytest_cache

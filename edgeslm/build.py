@@ -1,0 +1,100 @@
+"""Build: export every artifact a target lists, verify each, write the reports.
+
+    result = build(open_checkpoint("ckpt/"), load_target("host"), Path("out/"), default_eval_text())
+
+Writes OUT/<name>-<quant>.<ext> for each artifact, OUT/report.json,
+OUT/report.md and OUT/manifest.json.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from edgeslm.data import TextSet
+from edgeslm.errors import OutputPathError
+from edgeslm.export import FORMATS, Artifact, export
+from edgeslm.manifest import build_manifest, file_sha256, write_json
+from edgeslm.models.loader import CheckpointDir, load_model
+from edgeslm.targets import Target
+from edgeslm.verify import VerifyOptions, VerifyReport, verify
+from edgeslm.verify.report import render_markdown
+
+# artifact format -> file suffix
+SUFFIX = {"gguf": ".gguf"}
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out_dir: Path
+    artifacts: tuple[Artifact, ...]
+    reports: tuple[VerifyReport, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.reports)
+
+
+def _prepare(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputPathError(f"{out_dir} exists and is not a directory.")
+    if not out_dir.parent.resolve().is_dir():
+        raise OutputPathError(f"parent directory {out_dir.parent} does not exist.", hint=f"mkdir -p {out_dir.parent}")
+    try:
+        out_dir.mkdir(exist_ok=True)
+    except OSError as e:
+        raise OutputPathError(f"cannot create {out_dir}: {e.strerror}.", hint="choose another -o location") from e
+
+
+def build(
+    ckpt: CheckpointDir,
+    target: Target,
+    out_dir: Path,
+    data: TextSet,
+    *,
+    options: VerifyOptions | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> BuildResult:
+    """Export and verify every artifact ``target`` lists. Gate failures are in the result, not raised."""
+    _prepare(out_dir)
+    progress(f"loading reference {ckpt.name}")
+    reference = load_model(ckpt)
+    artifacts, reports = [], []
+    n = len(target.artifacts)
+    for i, spec in enumerate(target.artifacts, 1):
+        step = lambda msg, i=i, spec=spec: progress(f"[{i}/{n}] {spec.label}: {msg}")  # noqa: E731
+        step("exporting")
+        config = FORMATS[spec.format](quant=spec.quant)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            art = export(ckpt, config, out_dir / f"{ckpt.name}-{spec.quant}{SUFFIX[spec.format]}")
+        for w in caught:
+            progress(f"warning: {w.message}")
+        artifacts.append(art)
+        step("verifying")
+        reports.append(
+            verify(art.path, reference, target, data, quant=spec.quant, gates=target.gates_for(spec), options=options,
+                   progress=step)
+        )
+
+    progress("writing reports")
+    write_json(out_dir / "report.json", {"target": target.name, "passed": all(r.passed for r in reports),
+                                         "artifacts": [r.to_dict() for r in reports]})
+    (out_dir / "report.md").write_text(render_markdown(reports, f"edgeslm build: {ckpt.name} for {target.name}"),
+                                       encoding="utf-8")
+    write_json(
+        out_dir / "manifest.json",
+        build_manifest(
+            source={"name": ckpt.name, "path": str(ckpt.path), "sha256": ckpt.sha256, "spec": ckpt.spec.to_dict()},
+            target=target.name,
+            data={"source": data.source, "sha256": data.sha256},
+            artifacts=[
+                {"file": a.path.name, "format": a.format, "quant": a.quant, "sha256": file_sha256(a.path),
+                 "bytes": a.size_bytes, "warnings": list(a.warnings), "passed": r.passed}
+                for a, r in zip(artifacts, reports)
+            ],
+        ),
+    )
+    return BuildResult(out_dir, tuple(artifacts), tuple(reports))

@@ -1,0 +1,381 @@
+"""The edgeslm command line. Thin: parse, build a config, call a stage, render.
+
+Exit codes: 0 success, 1 a target gate failed, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from edgeslm import __version__
+from edgeslm.errors import EdgeSLMError, GateFailure
+
+DEMO_TEACHER = Path(__file__).resolve().parent.parent / "examples" / "demo-teacher"
+
+
+class _Group(click.Group):
+    """Turns EdgeSLMError into a clean message and exit code; --debug shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgeSLMError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.secho(f"error: {e.message}", fg="red", err=True)
+            if e.hint:
+                click.echo(f"  hint: {e.hint}", err=True)
+            ctx.exit(e.exit_code)
+
+
+def _progress(start: float):
+    def show(msg: str) -> None:
+        click.echo(f"[{time.perf_counter() - start:6.1f}s] {msg}", err=True)
+
+    return show
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+    click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _emit_json(data, dest: str | None) -> None:
+    if dest is None:
+        return
+    text = json.dumps(data, indent=2, default=str)
+    if dest == "-":
+        click.echo(text)
+    else:
+        from edgeslm.manifest import write_json
+
+        write_json(Path(dest), data)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="edgeslm")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Shrink, quantize, export and verify small language models for one specific device.
+
+    \b
+    Typical flow:
+      edgeslm inspect ckpt/                      what the model is and what fits it
+      edgeslm targets show pixel8                what a device profile asks for
+      edgeslm export ckpt/ --format gguf --quant Q4_K_M -o model.gguf
+      edgeslm verify model.gguf --reference ckpt/ --target pixel8
+      edgeslm build ckpt/ --target host -o out/  all of the above for every artifact a target lists
+
+    MODEL is always a local Hugging Face checkpoint directory (config.json,
+    *.safetensors, tokenizer.json). Nothing is downloaded.
+    """
+    ctx.obj = {"debug": debug}
+    warnings.showwarning = _showwarning
+    if not debug:
+        import os
+
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+# --- inspect -------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--json", "json_out", metavar="PATH", help="Also write the description as JSON ('-' for stdout).")
+def inspect(model: Path, json_out: str | None) -> None:
+    """Describe a checkpoint: architecture, parameters per part, size per quant type, and fit.
+
+    Reads config.json and the safetensors headers only; no weights are loaded.
+    """
+    from edgeslm.models.loader import open_checkpoint
+    from edgeslm.models.summary import describe
+
+    d = describe(open_checkpoint(model))
+    if json_out == "-":
+        return _emit_json(d, "-")
+    a = d["architecture"]
+    click.echo(f"{model}  ({a['arch']}, family {a['family']})")
+    click.echo(
+        f"  layers {a['num_layers']}  hidden {a['hidden_size']}  ffn {a['intermediate_size']}  "
+        f"heads {a['num_heads']} (kv {a['num_kv_heads']}, head_dim {a['head_dim']})  vocab {a['vocab_size']}"
+    )
+    click.echo(
+        f"  context {a['max_position_embeddings']}  rope_theta {a['rope_theta']:g}  "
+        f"tied embeddings {'yes' if a['tie_word_embeddings'] else 'no'}"
+    )
+    click.echo("\nparameters")
+    total = d["params"]["total"]
+    for part, n in d["params"].items():
+        if part != "total":
+            note = " (tied to embeddings)" if part == "head" and a["tie_word_embeddings"] else ""
+            click.echo(f"  {part:<11}{n:>14,}  {n / total:6.1%}{note}")
+    click.echo(f"  {'total':<11}{total:>14,}")
+    click.echo("\nexport formats and quant types (sizes are estimates; K-quant mixes run ~5-10% larger)")
+    click.echo(f"  {'format':<7}{'quant':<8}{'~MiB':>9}  fit")
+    for r in d["gguf"]:
+        fit = "fits" if not r["fallbacks"] else "fallback: " + ", ".join(
+            f"{n} tensors -> {t}" for t, n in r["fallbacks"].items()
+        ) + " (rows not a multiple of the block size)"
+        click.echo(f"  {r['format']:<7}{r['quant']:<8}{r['est_mib']:>9.1f}  {fit}")
+    _emit_json(d, json_out)
+
+
+# --- targets -------------------------------------------------------------------
+
+
+@main.group()
+def targets() -> None:
+    """Device profiles: what each device runs, its budgets and its gates."""
+
+
+@targets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def targets_list(as_json: bool) -> None:
+    """List the device profiles in targets/ (host is detected at run time)."""
+    from dataclasses import asdict
+
+    from edgeslm.targets import list_targets, load_target
+
+    ts = [load_target(n) for n in list_targets()]
+    if as_json:
+        return click.echo(json.dumps([asdict(t) for t in ts], indent=2))
+    click.echo(f"{'name':<12}{'arch':<9}{'threads':>8}{'RAM MiB':>9}{'GB/s':>7}  artifacts")
+    for t in ts:
+        arts = ", ".join(a.label for a in t.artifacts)
+        click.echo(f"{t.name:<12}{t.arch:<9}{t.threads:>8}{t.ram_budget_mib:>9.0f}{t.memory_bandwidth_gbps:>7.1f}  {arts}")
+
+
+@targets.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def targets_show(name: str, as_json: bool) -> None:
+    """Show one profile. NAME is a profile name or the path of a .toml/.yaml file."""
+    from dataclasses import asdict, fields
+
+    from edgeslm.targets import load_target
+
+    t = load_target(name)
+    if as_json:
+        return click.echo(json.dumps(asdict(t), indent=2))
+    click.echo(f"{t.name}: {t.description}\n  source {t.source}")
+    click.echo(f"  arch {t.arch}   ISA {', '.join(t.isa) or '-'}   threads {t.threads}")
+    click.echo(f"  budgets: RAM {t.ram_budget_mib:.0f} MiB, storage {t.storage_budget_mib:.0f} MiB")
+    click.echo(f"  memory bandwidth {t.memory_bandwidth_gbps:g} GB/s (roofline decode = bandwidth / bytes per token)")
+    click.echo("\nartifacts")
+    for a in t.artifacts:
+        click.echo(f"  {a.label:<14}{a.why}")
+    click.echo("\ngates" + "".join(f"\n  {f.name:<18}{getattr(t.gates, f.name)}" for f in fields(t.gates)))
+    for a in t.artifacts:
+        over = {f.name: getattr(a.gates, f.name) for f in fields(a.gates) if getattr(a.gates, f.name) is not None}
+        if over:
+            click.echo(f"  {a.label} overrides: " + ", ".join(f"{k}={v}" for k, v in over.items()))
+
+
+# --- export --------------------------------------------------------------------
+
+
+def _quant_help() -> str:
+    from edgeslm.quantize.gguf import GGUF_QUANTS
+
+    return "GGUF: " + ", ".join(GGUF_QUANTS)
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="gguf", show_default=True, type=click.Choice(["gguf"]), help="Artifact format.")
+@click.option("--quant", default="Q4_K_M", show_default=True, help="Quant type. " + "GGUF: F32, F16, BF16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output file, e.g. model.gguf.")
+def export(model: Path, fmt: str, quant: str, output: Path) -> None:
+    """Export a checkpoint to a device format.
+
+    GGUF files carry the architecture, the tokenizer and lineage (source model
+    and its sha256, edgeslm version, quant type) in their metadata. Every type
+    but F32 comes from llama.cpp's own quantizer; tensors whose rows do not fit
+    a type's block size get llama.cpp's standard fallback type, with a warning
+    that names them. The file appears only when it is complete.
+    """
+    from edgeslm.export import FORMATS
+    from edgeslm.export import export as do_export
+    from edgeslm.models.loader import open_checkpoint
+
+    start = time.perf_counter()
+    config = FORMATS[fmt](quant=quant)
+    ckpt = open_checkpoint(model)
+    art = do_export(ckpt, config, output)
+    click.echo(f"wrote {art.path} ({art.size_bytes / (1 << 20):.2f} MiB, {art.format} {art.quant}) in {time.perf_counter() - start:.1f}s")
+
+
+# --- verify --------------------------------------------------------------------
+
+
+def _data(path: Path | None):
+    from edgeslm.data import default_eval_text, load_text
+
+    return load_text(path) if path is not None else default_eval_text()
+
+
+def _options(ctx_len: int, max_tokens: int, runs: int, kv_cache: str = "f16"):
+    from edgeslm.errors import UsageError
+    from edgeslm.verify import VerifyOptions
+
+    if ctx_len < 8 or max_tokens < 16 or runs < 1:
+        raise UsageError("--ctx must be >= 8, --max-tokens >= 16 and --runs >= 1.")
+    return VerifyOptions(ctx=ctx_len, max_tokens=max_tokens, runs=runs, kv_cache=kv_cache)
+
+
+_verify_opts = [
+    click.option("--data", type=click.Path(path_type=Path), help="Evaluation text: a UTF-8 file, a folder, or JSONL (text, or prompt/response). Default: built-in set."),
+    click.option("--ctx", "ctx_len", default=256, show_default=True, help="Tokens per accuracy window."),
+    click.option("--max-tokens", default=2048, show_default=True, help="Evaluation tokens used for accuracy."),
+    click.option("--runs", default=3, show_default=True, help="Timed runs after one warm-up (medians reported)."),
+]
+
+
+def _with(opts):
+    def deco(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return deco
+
+
+@main.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--reference", type=click.Path(path_type=Path), required=True, help="The checkpoint the artifact was made from.")
+@click.option("--target", "target_name", required=True, help="Target name (see `edgeslm targets list`) or profile file.")
+@_with(_verify_opts)
+@click.option("--kv-cache", type=click.Choice(["f16", "f32"]), default="f16", show_default=True, help="Runtime KV-cache precision for the accuracy pass; f16 is what devices run.")
+@click.option("--json", "json_out", metavar="PATH", help="Write the full report as JSON ('-' for stdout).")
+def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, kv_cache, json_out) -> None:
+    """Run ARTIFACT in its own runtime and compare it with the PyTorch reference.
+
+    \b
+    Accuracy, on the reference tokenizer's ids for the same text:
+      mean and p99 KL(reference || artifact), top-1 agreement,
+      perplexity of both and their ratio, NMSE of logits.
+    Tokenizer parity: whether the runtime's own ids equal the reference's.
+    Speed, in a separate process at the target's thread count: prefill
+    tokens/s over a 128-token prompt and decode tokens/s over 128 new tokens
+    (one warm-up, median of --runs), peak RSS, file size, and the target's
+    roofline estimate beside the measurement.
+
+    Exits 1 when a gate of the target fails, 2 on bad input.
+    """
+    from edgeslm.models.loader import load_model
+    from edgeslm.runners.base import format_of
+    from edgeslm.targets import load_target
+    from edgeslm.verify import verify as do_verify
+    from edgeslm.verify.report import render_gates, render_summary
+
+    progress = _progress(time.perf_counter())
+    target = load_target(target_name)
+    text = _data(data)
+    opts = _options(ctx_len, max_tokens, runs, kv_cache)
+    format_of(artifact)
+    if not artifact.exists():
+        from edgeslm.errors import ArtifactError
+
+        raise ArtifactError(f"artifact {artifact} does not exist.")
+    progress(f"loading reference {reference}")
+    ref = load_model(reference)
+    report = do_verify(artifact, ref, target, text, options=opts, progress=progress)
+    click.echo(render_summary([report]))
+    click.echo("")
+    click.echo(render_gates(report))
+    if json_out:
+        _emit_json(report.to_dict(), json_out)
+    if not report.passed:
+        raise GateFailure(f"{artifact.name} failed {sum(not g.passed for g in report.gates)} gate(s) of target {target.name}.")
+
+
+# --- build ---------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path), required=False)
+@click.option("--target", "target_name", default="host", show_default=True, help="Target name or profile file.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("build/edgeslm"), show_default=True, help="Output directory.")
+@_with(_verify_opts)
+@click.option("--json", "json_out", metavar="PATH", help="Also write report.json to PATH ('-' for stdout).")
+def build(model, target_name, output, data, ctx_len, max_tokens, runs, json_out) -> None:
+    """Export and verify every artifact a target lists, then write the reports.
+
+    MODEL defaults to the demo teacher (examples/demo-teacher). Writes each
+    artifact, report.json, report.md and manifest.json (lineage: source hash,
+    recipe, data hash, artifact hashes) to the output directory. Prints one
+    table with every artifact against the same reference on the same tokens.
+
+    Exits 1 when any gate fails, 2 on bad input.
+    """
+    from edgeslm.build import build as do_build
+    from edgeslm.errors import ModelLoadError
+    from edgeslm.models.loader import open_checkpoint
+    from edgeslm.targets import load_target
+    from edgeslm.verify.report import render_summary
+
+    progress = _progress(time.perf_counter())
+    if model is None:
+        if not DEMO_TEACHER.is_dir():
+            raise ModelLoadError(
+                "no MODEL given, and the demo teacher (examples/demo-teacher) is not in this checkout.",
+                hint="pass a checkpoint directory, or make one with: edgeslm make-tiny build/tiny",
+            )
+        model = DEMO_TEACHER
+    target = load_target(target_name)
+    text = _data(data)
+    opts = _options(ctx_len, max_tokens, runs)
+    ckpt = open_checkpoint(model)
+    result = do_build(ckpt, target, output, text, options=opts, progress=progress)
+    click.echo(f"\n{ckpt.name} on {target.name} ({target.threads} threads), {result.reports[0].data['tokens']} eval tokens from {text.source}\n")
+    click.echo(render_summary(list(result.reports)))
+    click.echo(f"\nreports: {output / 'report.md'}, {output / 'report.json'}, {output / 'manifest.json'}")
+    if json_out:
+        _emit_json(json.loads((output / "report.json").read_text()), json_out)
+    if not result.passed:
+        failed = [f"{r.format}:{r.quant}" for r in result.reports if not r.passed]
+        raise GateFailure(f"gates failed for {', '.join(failed)} on target {target.name}.")
+
+
+# --- make-tiny -----------------------------------------------------------------
+
+
+@main.command("make-tiny")
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--family", type=click.Choice(["llama", "qwen2"]), default="llama", show_default=True)
+@click.option("--tokenizer", type=click.Choice(["gpt2", "qwen2", "smollm", "spm"]), default="gpt2", show_default=True, help="Tokenizer layout to train.")
+@click.option("--hidden-size", default=256, show_default=True)
+@click.option("--layers", default=4, show_default=True)
+@click.option("--heads", default=4, show_default=True)
+@click.option("--kv-heads", default=2, show_default=True)
+@click.option("--ffn", default=768, show_default=True, help="MLP intermediate size.")
+@click.option("--vocab", default=2048, show_default=True, help="Tokenizer vocabulary to train.")
+@click.option("--tie/--no-tie", default=False, show_default=True, help="Tie the output head to the embeddings.")
+@click.option("--seed", default=0, show_default=True)
+def make_tiny(output, family, tokenizer, hidden_size, layers, heads, kv_heads, ffn, vocab, tie, seed) -> None:
+    """Write a small seeded random checkpoint with a locally trained tokenizer.
+
+    For trying the pipeline without downloading anything. Its weights are
+    random: it proves that artifacts load and match, not that they are good.
+    """
+    from edgeslm.errors import OutputPathError, UsageError
+    from edgeslm.models.tiny import TinyConfig, build_tiny_model
+
+    if output.exists() and any(output.iterdir()):
+        raise OutputPathError(f"{output} exists and is not empty.", hint="choose a new directory")
+    if min(hidden_size, layers, heads, kv_heads, ffn, vocab) <= 0 or hidden_size % heads or heads % kv_heads:
+        raise UsageError("sizes must be positive, hidden-size a multiple of heads, heads a multiple of kv-heads.")
+    cfg = TinyConfig(family=family, hidden_size=hidden_size, intermediate_size=ffn, num_layers=layers, num_heads=heads,
+                     num_kv_heads=kv_heads, tie_word_embeddings=tie, tokenizer=tokenizer, vocab_size=vocab, seed=seed)
+    click.echo(f"wrote {build_tiny_model(cfg, output)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

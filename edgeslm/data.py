@@ -1,0 +1,105 @@
+"""Evaluation and calibration text: loading and validating what users pass with --data.
+
+``--data`` accepts a UTF-8 text file, a folder of text files (read in sorted
+order), or JSONL with a "text" field or prompt/response pairs. Bad data is
+refused before any work starts: empty, binary, not UTF-8, or JSONL without a
+usable field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeslm.errors import DataError
+
+CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
+STRESS_FILE = CALIBRATION_DIR / "stress.txt"
+TEXT_SUFFIXES = (".txt", ".md", ".py", ".rst", ".json", ".c", ".h", ".js", ".ts", ".java", ".go", ".rs")
+
+# Stdlib modules used as the default evaluation text until the calibration
+# sets (train/validation/test splits) land. None is in the tiny models'
+# tokenizer training text (edgeslm.models.tiny).
+_DEFAULT_EVAL_MODULES = ("heapq.py", "bisect.py", "fnmatch.py", "glob.py", "colorsys.py", "queue.py")
+
+
+@dataclass(frozen=True)
+class TextSet:
+    """A body of text with where it came from and its content hash."""
+
+    text: str
+    source: str
+    sha256: str
+
+    @classmethod
+    def of(cls, text: str, source: str) -> "TextSet":
+        return cls(text, source, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _decode(raw: bytes, where: str) -> str:
+    if b"\x00" in raw[:65536]:
+        raise DataError(f"{where} looks binary (it contains NUL bytes); evaluation data must be UTF-8 text.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{where} is not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r}).",
+            hint="convert it first, for example: iconv -f latin1 -t utf-8 IN > OUT",
+        ) from e
+
+
+def _jsonl(text: str, where: str) -> str:
+    parts = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}:{n}: not valid JSON ({e.msg}).") from e
+        if isinstance(rec, dict) and isinstance(rec.get("text"), str):
+            parts.append(rec["text"])
+        elif isinstance(rec, dict) and isinstance(rec.get("prompt"), str) and isinstance(rec.get("response"), str):
+            parts.append(rec["prompt"] + rec["response"])
+        else:
+            raise DataError(
+                f"{where}:{n}: each JSONL record needs a string \"text\" field, or \"prompt\" and \"response\".",
+                hint='for example: {"text": "def add(a, b):\\n    return a + b\\n"}',
+            )
+    return "\n".join(parts)
+
+
+def load_text(path: str | Path) -> TextSet:
+    """Read --data into one TextSet. Raises DataError for anything unusable."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"data path {p} does not exist.")
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in TEXT_SUFFIXES + (".jsonl",))
+        if not files:
+            raise DataError(f"folder {p} holds no text files ({', '.join(TEXT_SUFFIXES)}, .jsonl).")
+        texts = [load_text(f).text for f in files]
+        text = "\n".join(texts)
+    else:
+        text = _decode(p.read_bytes(), str(p))
+        if p.suffix == ".jsonl":
+            text = _jsonl(text, str(p))
+    if not text.strip():
+        raise DataError(f"{p} is empty (or only whitespace); there is nothing to evaluate on.")
+    return TextSet.of(text, str(p))
+
+
+def default_eval_text() -> TextSet:
+    """The built-in evaluation text: a few stdlib modules plus the stress set."""
+    import sysconfig
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    parts = [(root / m).read_text(encoding="utf-8") for m in _DEFAULT_EVAL_MODULES if (root / m).is_file()]
+    parts.append(STRESS_FILE.read_text(encoding="utf-8"))
+    return TextSet.of("\n".join(parts), f"python{sysconfig.get_python_version()}-stdlib:{','.join(_DEFAULT_EVAL_MODULES)}+stress")
+
+
+def stress_text() -> TextSet:
+    return TextSet.of(STRESS_FILE.read_text(encoding="utf-8"), str(STRESS_FILE))

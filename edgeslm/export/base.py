@@ -1,0 +1,101 @@
+"""The export registry, the Artifact type every exporter returns, and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+from edgeslm.errors import OutputPathError, UsageError
+from edgeslm.models.loader import CheckpointDir
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file (or folder) a device runtime loads, with where it came from."""
+
+    path: Path
+    format: str  # "gguf", later "executorch", "onnx"
+    quant: str
+    source_sha256: str
+    warnings: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def size_bytes(self) -> int:
+        if self.path.is_dir():
+            return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return self.path.stat().st_size
+
+
+C = TypeVar("C")
+_EXPORTERS: dict[type, Callable[[CheckpointDir, Any, Path], Artifact]] = {}
+FORMATS: dict[str, type] = {}  # CLI format name -> config class
+
+
+def register_exporter(name: str):
+    """Register ``fn(ckpt, config, out) -> Artifact`` for a config type, under a format name."""
+
+    def deco(fn):
+        cfg_type = fn.__annotations__.get("config")
+        if isinstance(cfg_type, str):  # from __future__ annotations
+            cfg_type = fn.__globals__[cfg_type]
+        _EXPORTERS[cfg_type] = fn
+        FORMATS[name] = cfg_type
+        return fn
+
+    return deco
+
+
+def export(ckpt: CheckpointDir, config: Any, out: str | Path) -> Artifact:
+    """Export ``ckpt`` with the exporter registered for ``type(config)``."""
+    fn = _EXPORTERS.get(type(config))
+    if fn is None:
+        raise UsageError(f"no exporter for {type(config).__name__}; formats: {', '.join(FORMATS)}")
+    return fn(ckpt, config, Path(out))
+
+
+def check_output_path(out: Path) -> None:
+    """Refuse an output whose directory is missing or not writable, before any work is done."""
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"output directory {parent} is not writable.", hint="choose another -o location")
+    if out.is_dir():
+        raise OutputPathError(f"{out} is a directory; give a file name such as {out}/model.gguf")
+
+
+@contextlib.contextmanager
+def scratch_file(beside: Path, tag: str = "") -> Iterator[Path]:
+    """Yield a hidden temporary path in ``beside``'s directory, always deleted afterwards."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=f"{tag}.partial", dir=beside.resolve().parent)
+    except OSError as e:
+        raise OutputPathError(
+            f"cannot write in {beside.resolve().parent}: {e.strerror}.", hint="choose another output location"
+        ) from e
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_output(out: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``out``; rename it to ``out`` only if the block succeeds.
+
+    A failure or Ctrl-C never leaves a half-written artifact at ``out``.
+    """
+    check_output_path(out)
+    with scratch_file(out) as tmp:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; artifacts get normal permissions
+        os.replace(tmp, out)

@@ -1,0 +1,214 @@
+"""Hugging Face checkpoint -> GGUF for llama.cpp.
+
+Names and keys come from gguf-py's own tables (`gguf.Keys`, `TensorNameMap`);
+edgeslm writes an F32 file and hands every other type to llama.cpp's quantizer
+(see edgeslm.quantize.gguf).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+from edgeslm import __version__
+from edgeslm.errors import ExportError
+from edgeslm.export.base import Artifact, atomic_output, register_exporter, scratch_file
+from edgeslm.export.gguf_vocab import build_vocab
+from edgeslm.models.loader import CheckpointDir
+from edgeslm.quantize.gguf import GGUFQuant, fallback_type, get_quant, quantize_file
+
+
+@dataclass(frozen=True)
+class GGUFFamily:
+    arch: gguf.MODEL_ARCH
+    # llama.cpp's LLAMA graph applies RoPE to interleaved pairs, HF to two
+    # halves: q/k rows must be permuted. QWEN2 uses the NEOX (halves) layout.
+    permute_qk: bool
+
+
+GGUF_FAMILIES: dict[str, GGUFFamily] = {
+    "llama": GGUFFamily(gguf.MODEL_ARCH.LLAMA, permute_qk=True),
+    "qwen2": GGUFFamily(gguf.MODEL_ARCH.QWEN2, permute_qk=False),
+}
+
+
+class LineageKeys:
+    """Lineage written into every GGUF. gguf-py has no keys for a content hash
+    or the producing tool, so these extend its `general.*` namespace."""
+
+    SOURCE_NAME = gguf.Keys.General.BASE_MODEL_NAME.format(id=0)
+    SOURCE_COUNT = gguf.Keys.General.BASE_MODEL_COUNT
+    SOURCE_SHA256 = "general.source.sha256"  # sha256 of config, weights and tokenizer
+    TOOL_VERSION = "general.edgeslm.version"
+    QUANT = "general.edgeslm.quant"  # edgeslm's quant name, e.g. "Q4_K_M"
+    QUANTIZED_BY = gguf.Keys.General.QUANTIZED_BY
+
+
+@dataclass(frozen=True)
+class GGUFConfig:
+    """Export to GGUF at one quant type (see edgeslm.quantize.gguf.GGUF_QUANTS)."""
+
+    quant: str = "Q4_K_M"
+    threads: int = 0  # quantizer threads; 0 = llama.cpp's default
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "quant", get_quant(self.quant).name)
+
+
+def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    # (n_head * head_dim, hidden): halves [x0..x(d/2-1) | x(d/2)..] -> pairs (x0, x(d/2)), ...
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _tensors(ckpt: CheckpointDir, fam: GGUFFamily):
+    """Yield (gguf_name, float32 array) for every weight, permuted where llama.cpp needs it."""
+    from safetensors import safe_open
+
+    spec = ckpt.spec
+    names = gguf.get_tensor_name_map(fam.arch, spec.num_layers)
+    for f in ckpt.weight_files:
+        with safe_open(f, framework="pt") as st:
+            for hf_name in st.keys():
+                if hf_name == "lm_head.weight" and spec.tie_word_embeddings:
+                    continue  # llama.cpp reuses token_embd when output.weight is absent
+                new = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+                if new is None:
+                    raise ExportError(
+                        f"{f.name}: tensor {hf_name!r} has no GGUF name for {spec.arch.hf_class}.",
+                        hint="the checkpoint carries weights edgeslm does not know how to place; is it a plain causal LM?",
+                    )
+                data = st.get_tensor(hf_name).float().numpy()
+                if fam.permute_qk and ".self_attn.q_proj." in hf_name:
+                    data = _permute(data, spec.num_heads)
+                elif fam.permute_qk and ".self_attn.k_proj." in hf_name:
+                    data = _permute(data, spec.num_kv_heads)
+                yield new, data
+
+
+def write_f32(ckpt: CheckpointDir, path: Path, quant: GGUFQuant) -> list[str]:
+    """Write the F32 GGUF (metadata, tokenizer, lineage). Returns tokenizer warnings."""
+    spec = ckpt.spec
+    fam = GGUF_FAMILIES[spec.family]
+    vocab = build_vocab(ckpt.tokenizer_file, spec.vocab_size)
+    if len(vocab.tokens) != spec.vocab_size:
+        raise ExportError(
+            f"tokenizer.json has {len(vocab.tokens)} tokens but the model's vocab_size is {spec.vocab_size}.",
+            hint="the tokenizer does not belong to this checkpoint",
+        )
+    w = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[fam.arch])
+    w.add_name(ckpt.name)
+    w.add_context_length(spec.max_position_embeddings)
+    w.add_embedding_length(spec.hidden_size)
+    w.add_block_count(spec.num_layers)
+    w.add_feed_forward_length(spec.intermediate_size)
+    w.add_head_count(spec.num_heads)
+    w.add_head_count_kv(spec.num_kv_heads)
+    w.add_rope_freq_base(spec.rope_theta)
+    w.add_rope_dimension_count(spec.head_dim)
+    w.add_layer_norm_rms_eps(spec.rms_norm_eps)
+    if spec.head_dim * spec.num_heads != spec.hidden_size:
+        w.add_key_length(spec.head_dim)
+        w.add_value_length(spec.head_dim)
+    w.add_vocab_size(spec.vocab_size)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    # lineage
+    w.add_uint32(LineageKeys.SOURCE_COUNT, 1)
+    w.add_string(LineageKeys.SOURCE_NAME, ckpt.name)
+    w.add_string(LineageKeys.SOURCE_SHA256, ckpt.sha256)
+    w.add_string(LineageKeys.TOOL_VERSION, __version__)
+    w.add_string(LineageKeys.QUANT, quant.name)
+    w.add_string(LineageKeys.QUANTIZED_BY, f"edgeslm {__version__}")
+
+    special = gguf.SpecialVocab(ckpt.path, load_merges=False, n_vocab=spec.vocab_size)
+    # gguf-py logs at WARNING for benign gaps (e.g. no chat template); keep the CLI quiet.
+    logging.getLogger("gguf.vocab").setLevel(logging.ERROR)
+    vocab.add_to(w, special)
+
+    for name, data in _tensors(ckpt, fam):
+        w.add_tensor(name, data)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return vocab.warnings
+
+
+def tensor_types(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (GGML type name, shape as (rows..., row_len)) for every tensor in a GGUF."""
+    r = gguf.GGUFReader(path)
+    return {t.name: (t.tensor_type.name, tuple(int(x) for x in reversed(t.shape))) for t in r.tensors}
+
+
+def _fallback_warning(types: dict[str, tuple[str, tuple[int, ...]]], quant: GGUFQuant) -> str | None:
+    """Name the tensors whose rows did not fit the quant's block, and what llama.cpp made of them."""
+    if quant.base in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.BF16):
+        return None
+    odd = {n: t for n, t in types.items() if len(t[1]) == 2 and t[1][-1] % quant.block_size}
+    if not odd:
+        return None
+    used = Counter(t[0] for t in odd.values())
+    rows = sorted({t[1][-1] for t in odd.values()})
+    names = ", ".join(sorted(odd)[:4]) + (" ..." if len(odd) > 4 else "")
+    return (
+        f"{len(odd)} tensor(s) have rows of {rows} values, not a multiple of the {quant.block_size} that "
+        f"{quant.base.name} needs; llama.cpp stored them as "
+        + ", ".join(f"{k} ({v})" for k, v in used.items())
+        + f" instead, its standard fallback. The file is larger than a pure {quant.name}: {names}"
+    )
+
+
+@register_exporter("gguf")
+def export_gguf(ckpt: CheckpointDir, config: GGUFConfig, out: Path) -> Artifact:
+    """Write ``out`` (a .gguf file) atomically.
+
+    Raises ExportError, TokenizerError or OutputPathError; no file is left at
+    ``out`` on failure.
+    """
+    quant = get_quant(config.quant)
+    if ckpt.spec.family not in GGUF_FAMILIES:
+        raise ExportError(f"GGUF export does not support {ckpt.spec.arch.hf_class} yet.")
+    notes: list[str] = []
+    with atomic_output(out) as final_tmp:
+        if quant.name == "F32":
+            notes += write_f32(ckpt, final_tmp, quant)
+        else:
+            with scratch_file(out, ".f32") as f32_tmp:  # the F32 intermediate is never an output
+                notes += write_f32(ckpt, f32_tmp, quant)
+                quantize_file(f32_tmp, final_tmp, quant, config.threads)
+        types = tensor_types(final_tmp)
+        fb = _fallback_warning(types, quant)
+        if fb:
+            notes.append(fb)
+    for n in notes:
+        warnings.warn(n, stacklevel=2)
+    counts = Counter(t[0] for t in types.values())
+    return Artifact(out, "gguf", quant.name, ckpt.sha256, tuple(notes), {"tensor_types": dict(counts)})
+
+
+def read_lineage(path: Path) -> dict[str, str]:
+    """The lineage fields edgeslm wrote into a GGUF (empty for files from other tools).
+
+    Raises ArtifactError if the file is not a readable GGUF.
+    """
+    from edgeslm.errors import ArtifactError
+
+    try:
+        r = gguf.GGUFReader(path)
+    except Exception as e:  # gguf-py raises ValueError/struct.error/IndexError on damage
+        raise ArtifactError(f"{path} is not a readable GGUF file: {e}", hint="export it again") from e
+    keys = {
+        "source": LineageKeys.SOURCE_NAME, "source_sha256": LineageKeys.SOURCE_SHA256,
+        "edgeslm_version": LineageKeys.TOOL_VERSION, "quant": LineageKeys.QUANT,
+    }
+    out = {}
+    for k, key in keys.items():
+        field = r.get_field(key)
+        if field is not None:
+            out[k] = field.contents()
+    return out

@@ -1,0 +1,1 @@
+"""Quantization: one module per artifact format, each with its quant-type table."""

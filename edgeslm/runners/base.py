@@ -1,0 +1,123 @@
+"""The runner protocol and the one timing method every runtime is measured with.
+
+Timing method (identical for every runtime, so numbers compare across formats):
+  * the prompt is given as token ids: tokenization is never timed;
+  * prefill = wall time of evaluating the whole prompt from an empty cache;
+  * decode = summed wall time of the single-token evaluations that follow,
+    greedy; choosing the next token (argmax) is outside the timed region;
+  * one warm-up run is discarded, then the median of ``runs`` runs is reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from edgeslm.errors import ArtifactError
+
+
+@dataclass(frozen=True)
+class Generation:
+    tokens: list[int]  # new tokens only
+    prefill_s: float  # seconds for the prompt
+    decode_s: float  # seconds for all single-token steps (sampling excluded)
+    prompt_tokens: int
+
+    @property
+    def prefill_tps(self) -> float:
+        return self.prompt_tokens / self.prefill_s if self.prefill_s > 0 else float("inf")
+
+    @property
+    def decode_tps(self) -> float:
+        # the first new token comes from the prefill logits; len-1 decode steps follow
+        steps = max(len(self.tokens) - 1, 1)
+        return steps / self.decode_s if self.decode_s > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class SpeedResult:
+    prefill_tps: float  # tokens/s, median
+    decode_tps: float  # tokens/s, median
+    prompt_tokens: int
+    new_tokens: int
+    runs: int
+    threads: int
+    peak_rss_mib: float | None = None  # of the process that ran only this runtime
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What every runtime offers edgeslm."""
+
+    name: str  # "llama.cpp", "pytorch", ...
+    threads: int
+
+    def tokenize(self, text: str) -> list[int]:
+        """The runtime's own token ids for ``text``, with no special tokens added."""
+
+    def logits(self, ids: Sequence[int]) -> np.ndarray:
+        """Logits at every position of ``ids`` from an empty cache: (T, V) float32."""
+
+    def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Generation:
+        """Greedy generation with timings (see module docstring)."""
+
+    def close(self) -> None: ...
+
+
+RunnerFactory = Callable[..., Runner]
+RUNNERS: dict[str, RunnerFactory] = {}  # artifact format -> factory(path, threads=..., **options)
+SUFFIXES: dict[str, str] = {}  # file suffix -> artifact format
+
+
+def register_runner(fmt: str, suffix: str):
+    def deco(factory: RunnerFactory) -> RunnerFactory:
+        RUNNERS[fmt] = factory
+        SUFFIXES[suffix] = fmt
+        return factory
+
+    return deco
+
+
+def format_of(path: Path) -> str:
+    """The artifact format of ``path``, from its suffix. Raises ArtifactError."""
+    _load_builtin_runners()
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ArtifactError(
+            f"{path}: cannot tell the artifact format from the name.",
+            hint=f"known artifact suffixes: {', '.join(SUFFIXES)}",
+        )
+    return fmt
+
+
+def open_runner(path: Path, threads: int, **options) -> Runner:
+    """Load an artifact in its own runtime. Raises ArtifactError if it is missing or corrupt."""
+    if not path.exists():
+        raise ArtifactError(f"artifact {path} does not exist.")
+    return RUNNERS[format_of(path)](path, threads=threads, **options)
+
+
+def _load_builtin_runners() -> None:
+    # imported lazily so that `edgeslm --help` does not load every runtime
+    import edgeslm.runners.llamacpp  # noqa: F401
+
+
+def measure_speed(runner: Runner, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3) -> SpeedResult:
+    """Warm up once, then take the median prefill and decode tokens/s of ``runs`` runs."""
+    runner.generate(prompt, min(new_tokens, 8))  # warm-up: page in weights, build kernels
+    gens = [runner.generate(prompt, new_tokens) for _ in range(runs)]
+    return SpeedResult(
+        prefill_tps=statistics.median(g.prefill_tps for g in gens),
+        decode_tps=statistics.median(g.decode_tps for g in gens),
+        prompt_tokens=len(prompt),
+        new_tokens=new_tokens,
+        runs=runs,
+        threads=runner.threads,
+    )

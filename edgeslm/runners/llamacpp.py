@@ -1,0 +1,103 @@
+"""GGUF artifacts in llama.cpp, through llama-cpp-python."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgeslm.errors import ArtifactError
+from edgeslm.runners.base import Generation, register_runner
+from edgeslm.util import captured_stderr
+
+# llama.cpp KV-cache element types (ggml_type ids), by the names users pass.
+KV_CACHE_TYPES = {"f32": 0, "f16": 1}
+
+
+@register_runner("gguf", ".gguf")
+class LlamaCppRunner:
+    """Loads a .gguf in llama.cpp.
+
+    ``kv_cache`` is the KV-cache precision: llama.cpp's default f16 is what
+    devices run; f32 removes its ~2e-3 logit drift for exact parity checks.
+    """
+
+    name = "llama.cpp"
+
+    def __init__(self, path: Path, threads: int = 4, kv_cache: str = "f16", n_ctx: int = 512):
+        import llama_cpp  # noqa: F401  (fail here, not mid-measurement, if the build is broken)
+
+        if kv_cache not in KV_CACHE_TYPES:
+            raise ArtifactError(f"unknown KV-cache type {kv_cache!r}; choose one of {', '.join(KV_CACHE_TYPES)}")
+        self.path = Path(path)
+        self.threads = threads
+        self.kv_cache = kv_cache
+        self.n_ctx = n_ctx
+        self._llms: dict[bool, object] = {}
+        self._llm(logits_all=False)  # load now so a corrupt file fails at open
+
+    def _llm(self, logits_all: bool, n_ctx: int | None = None):
+        n_ctx = max(n_ctx or 0, self.n_ctx)
+        llm = self._llms.get(logits_all)
+        if llm is not None and llm.n_ctx() >= n_ctx:
+            return llm
+        from llama_cpp import Llama
+
+        kv = KV_CACHE_TYPES[self.kv_cache]
+        with captured_stderr() as log:
+            try:
+                llm = Llama(
+                    model_path=str(self.path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=self.threads,
+                    n_threads_batch=self.threads, logits_all=logits_all, type_k=kv, type_v=kv, verbose=False,
+                    seed=0,
+                )
+            except (ValueError, RuntimeError) as e:
+                err = e
+            else:
+                err = None
+        if err is not None:
+            detail = "\n".join(line for line in log.text.splitlines() if "error" in line.lower() or "failed" in line.lower())
+            raise ArtifactError(
+                f"llama.cpp could not load {self.path}: {err}" + (f"\n{detail[-1500:]}" if detail else ""),
+                hint="the file is corrupt, truncated or not a GGUF model; export it again",
+            )
+        self._llms[logits_all] = llm
+        return llm
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._llm(False).tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def logits(self, ids: Sequence[int]) -> np.ndarray:
+        llm = self._llm(True, n_ctx=len(ids))
+        llm.reset()
+        llm.eval(list(ids))
+        return np.array(llm.scores[: len(ids)], dtype=np.float32)  # (T, V)
+
+    def _last_logits(self, llm) -> np.ndarray:
+        import llama_cpp
+
+        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),))
+
+    def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Generation:
+        llm = self._llm(False, n_ctx=len(prompt) + max_new_tokens)
+        llm.reset()
+        t0 = time.perf_counter()
+        llm.eval(list(prompt))
+        prefill = time.perf_counter() - t0
+        tok = int(np.argmax(self._last_logits(llm)))
+        out, decode = [tok], 0.0
+        for _ in range(max_new_tokens - 1):
+            t0 = time.perf_counter()
+            llm.eval([tok])
+            decode += time.perf_counter() - t0
+            tok = int(np.argmax(self._last_logits(llm)))
+            out.append(tok)
+        return Generation(out, prefill, decode, len(prompt))
+
+    def close(self) -> None:
+        for llm in self._llms.values():
+            llm.close()
+        self._llms.clear()

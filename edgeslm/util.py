@@ -1,0 +1,41 @@
+"""Small helpers shared across stages."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator
+
+
+@dataclass
+class CapturedText:
+    text: str = ""
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[CapturedText]:
+    """Capture what C libraries write to file descriptor 2 (llama.cpp logs there directly)."""
+    out = CapturedText()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.text = tmp.read().decode("utf-8", "replace")
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1 << 20) if sys.platform == "darwin" else rss / 1024  # macOS: bytes, Linux: KiB

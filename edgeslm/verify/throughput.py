@@ -1,0 +1,49 @@
+"""Speed: measured tokens/s in an isolated process, and the roofline estimate beside it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from edgeslm.errors import ArtifactError
+from edgeslm.runners.base import SpeedResult
+
+
+def measure_in_subprocess(
+    artifact: Path, threads: int, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3, timeout_s: float = 900
+) -> SpeedResult:
+    """Run edgeslm.runners.bench on ``artifact``; peak RSS is that process's alone.
+
+    Raises ArtifactError if the runtime fails.
+    """
+    cmd = [
+        sys.executable, "-m", "edgeslm.runners.bench", str(artifact), "--threads", str(threads),
+        "--prompt", ",".join(str(int(t)) for t in prompt), "--new-tokens", str(new_tokens), "--runs", str(runs),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise ArtifactError(f"speed measurement of {artifact} failed:\n{proc.stderr.strip()[-2000:]}")
+    return SpeedResult(**json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def roofline_decode_tps(bytes_per_token: float, bandwidth_gbps: float) -> float:
+    """Upper bound on decode tokens/s when every weight is read once per token from DRAM."""
+    return bandwidth_gbps * 1e9 / bytes_per_token
+
+
+def gguf_bytes_per_token(path: Path) -> int:
+    """Weight bytes a decode step reads: every tensor except the embedding table,
+    of which only one row is read, unless it is also the (tied) output head."""
+    import gguf
+
+    r = gguf.GGUFReader(path)
+    sizes = {t.name: int(t.n_bytes) for t in r.tensors}
+    if "output.weight" in sizes:
+        sizes.pop("token_embd.weight", None)
+    return sum(sizes.values())
+
+
+BYTES_PER_TOKEN = {"gguf": gguf_bytes_per_token}  # artifact format -> estimator
