@@ -344,6 +344,174 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, json_out)
         raise GateFailure(f"gates failed for {', '.join(failed)} on target {target.name}.")
 
 
+# --- prune -----------------------------------------------------------------
+
+
+def _parse_layers(value: str | None):
+    if value is None:
+        return None
+    from edgeslm.errors import UsageError
+
+    try:
+        return tuple(int(x) for x in value.split(",") if x.strip())
+    except ValueError as e:
+        raise UsageError(f"--layers {value!r}: give comma-separated layer numbers, e.g. 0,1,2,5") from e
+
+
+def _parse_budget(value: str | None):
+    if value is None:
+        return None
+    from edgeslm.errors import UsageError
+
+    v = value.strip().upper()
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(v[-1:], 1)
+    try:
+        return float(v[:-1] if scale != 1 else v) * scale
+    except ValueError as e:
+        raise UsageError(f"--target-params {value!r}: give a fraction (0.5) or a count (60e6, 60M).") from e
+
+
+@main.command("prune")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="New checkpoint directory (not needed with --plan).")
+@click.option("--drop-layers", type=int, help="Drop the N least important decoder layers.")
+@click.option("--layers", "layers_", help="Keep exactly these layers, e.g. 0,1,2,5.")
+@click.option("--layer-metric", type=click.Choice(["block-influence", "perplexity"]), default="block-influence", show_default=True,
+              help="Layer importance: 1 - cos(in, out) of each block, or the loss increase when it is skipped.")
+@click.option("--ffn-dim", type=int, help="New MLP width (channels ranked by activation magnitude).")
+@click.option("--num-heads", type=int, help="New query-head count (heads ranked by output norm).")
+@click.option("--num-kv-heads", type=int, help="New KV-head count; each KV group goes with its query heads.")
+@click.option("--hidden-size", type=int, help="New residual width (channels ranked by norm-layer outputs).")
+@click.option("--target-params", help="A budget: fraction of the model (0.5) or a count (60e6, 60M); edgeslm picks the sizes.")
+@click.option("--round-to", type=int, default=256, show_default=True, help="Round new widths to this multiple (256: K-quants, 32: group-wise 4-bit, 1: off).")
+@click.option("--plan", "plan_only_", is_flag=True, help="Print the plan (sizes, parameters per part, size per quant) and stop.")
+@click.option("--data", type=click.Path(path_type=Path), help="Calibration text (file, folder, JSONL). Default: stdlib train split.")
+@click.option("--eval-data", type=click.Path(path_type=Path), help="Evaluation text for the report. Default: stdlib test split.")
+@click.option("--calib-samples", default=64, show_default=True, help="Calibration windows.")
+@click.option("--seq-len", default=256, show_default=True, help="Tokens per calibration window.")
+@click.option("--random-selection", "random_seed", type=int, help="Rank structures randomly with this seed (a baseline, not for use).")
+def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_heads, num_kv_heads, hidden_size,
+              target_params, round_to, plan_only_, data, eval_data, calib_samples, seq_len, random_seed):
+    """Remove whole layers, heads/KV groups, MLP and hidden channels so tensors really shrink.
+
+    \b
+    Importance is measured on calibration data, as in Minitron:
+      MLP channels   mean |act(gate) * up| at the input of down_proj
+      heads          mean L2 norm of each head's output (KV groups: sum of their heads)
+      hidden         mean |x| of every RMSNorm output
+      layers         block influence or perplexity (--layer-metric)
+    Writes a Hugging Face checkpoint plus prune_record.json (scores, kept
+    indices, calibration hash, source hash, before/after report), and prints
+    perplexity and KL against the source, per part pruned and all together.
+    """
+    from edgeslm.corpus import stdlib_corpus
+    from edgeslm.data import load_text
+    from edgeslm.errors import UsageError
+    from edgeslm.models.loader import open_checkpoint
+    from edgeslm.prune import PruneRequest
+    from edgeslm.prune.report import plan_rows
+    from edgeslm.prune.stage import plan_only, prune_checkpoint
+
+    progress = _progress(time.perf_counter())
+    ckpt = open_checkpoint(model)
+    req = PruneRequest(drop_layers=drop_layers, layers=_parse_layers(layers_), ffn_dim=ffn_dim, num_heads=num_heads,
+                       num_kv_heads=num_kv_heads, hidden_size=hidden_size, target_params=_parse_budget(target_params),
+                       round_to=round_to)
+    plan = plan_only(ckpt, req)
+    rows = plan_rows(ckpt.spec, plan)
+    w = max(len(r[0]) for r in rows)
+    click.echo(f"{'':<{w}}  {'before':>14}  {'after':>14}")
+    for name, a, b in rows:
+        click.echo(f"{name:<{w}}  {a:>14}  {b:>14}")
+    for note in plan.notes:
+        click.echo(f"note: {note}")
+    if plan_only_:
+        return
+    if output is None:
+        raise UsageError("give -o OUT for the pruned checkpoint, or --plan to only print the plan.")
+    if plan.is_identity(ckpt.spec):
+        click.echo("note: the plan prunes nothing; the output equals the source")
+    corpus = stdlib_corpus() if data is None or eval_data is None else None
+    calib = load_text(data) if data else corpus.splits["train"]
+    evalt = load_text(eval_data) if eval_data else corpus.splits["test"]
+    rec = prune_checkpoint(ckpt, output, req, calib, evalt, calib_samples=calib_samples, seq_len=seq_len,
+                           layer_metric=layer_metric, random_seed=random_seed, progress=progress)
+    click.echo(f"\n{'pruned part':<12}{'ppl source':>12}{'ppl pruned':>12}{'mean KL':>10}")
+    for part, r in rec["report"].items():
+        click.echo(f"{part:<12}{r['ppl_source']:>12.3f}{r['ppl_pruned']:>12.3f}{r['mean_kl']:>10.4f}")
+    click.echo(f"\nwrote {output} ({rec['params']['after']:,} parameters, {rec['params']['after'] / rec['params']['before']:.0%} of the source)")
+
+
+# --- data ------------------------------------------------------------------
+
+
+@main.group()
+def data() -> None:
+    """Calibration and evaluation sets (see calibration/README.md)."""
+
+
+@data.command("show")
+@click.argument("name")
+@click.option("--model", type=click.Path(path_type=Path), help="Count tokens with this checkpoint's tokenizer (default: the demo teacher's).")
+def data_show(name: str, model: Path | None) -> None:
+    """Token count and split sizes of a set: "stdlib", "stress", or a path (file, folder, JSONL)."""
+    from tokenizers import Tokenizer
+
+    from edgeslm.corpus import SPLITS, stdlib_corpus
+    from edgeslm.data import load_text, stress_text
+    from edgeslm.models.loader import open_checkpoint
+
+    ckpt = open_checkpoint(model or DEMO_TEACHER)
+    tok = Tokenizer.from_file(str(ckpt.tokenizer_file))
+    if name == "stdlib":
+        c = stdlib_corpus()
+        click.echo(f"stdlib: Python {c.python_version} standard library at {c.root}\n  sha256 {c.sha256}")
+        parts = {s: (c.splits[s], len(c.files[s])) for s in SPLITS}
+    else:
+        ts = stress_text() if name == "stress" else load_text(name)
+        click.echo(f"{name}: {ts.source}\n  sha256 {ts.sha256}")
+        parts = {"all": (ts, 1)}
+    click.echo(f"  tokens counted with {ckpt.name}'s tokenizer\n")
+    click.echo(f"  {'split':<11}{'files':>7}{'MiB':>9}{'tokens':>12}")
+    for s, (ts, n) in parts.items():
+        click.echo(f"  {s:<11}{n:>7}{len(ts.text.encode()) / (1 << 20):>9.2f}{len(tok.encode(ts.text).ids):>12,}")
+
+
+# --- train ------------------------------------------------------------------
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Checkpoint directory to write.")
+@click.option("--hidden-size", default=512, show_default=True, help="A multiple of 256, so K-quants fit every row.")
+@click.option("--layers", default=4, show_default=True)
+@click.option("--heads", default=8, show_default=True)
+@click.option("--kv-heads", default=2, show_default=True)
+@click.option("--ffn", default=1536, show_default=True, help="MLP intermediate size.")
+@click.option("--vocab", default=8192, show_default=True, help="BPE vocabulary trained on the train split.")
+@click.option("--max-steps", default=1200, show_default=True)
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--seq-len", default=256, show_default=True)
+@click.option("--lr", default=3e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--bf16/--no-bf16", default=True, show_default=True, help="bf16 autocast (fp32 master weights).")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/run/last exactly (same batches, same curve).")
+def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, batch_size, seq_len, lr, seed, bf16, resume):
+    """Train a small Llama from scratch on the stdlib corpus: the demo-teacher recipe.
+
+    Reports tokens/s and ETA as it goes, checkpoints every 100 steps to
+    OUTPUT/run/last, and writes a Hugging Face checkpoint (fp16 safetensors),
+    training.json and loss.png at the end.
+    """
+    from edgeslm.train.loop import TrainConfig
+    from edgeslm.train.teacher import TeacherConfig, train_teacher
+
+    mc = TeacherConfig(hidden_size=hidden_size, intermediate_size=ffn, num_layers=layers, num_heads=heads,
+                       num_kv_heads=kv_heads, vocab_size=vocab)
+    tc = TrainConfig(max_steps=max_steps, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=seed, bf16=bf16)
+    rec = train_teacher(output, mc, tc, resume=resume, progress=_progress(time.perf_counter()))
+    click.echo(f"held-out test perplexity {rec['test_ppl']:.2f} (unigram baseline {rec['unigram_test_ppl']:.1f}); wrote {output}")
+
+
 # --- make-tiny -----------------------------------------------------------------
 
 

@@ -19,12 +19,6 @@ CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
 STRESS_FILE = CALIBRATION_DIR / "stress.txt"
 TEXT_SUFFIXES = (".txt", ".md", ".py", ".rst", ".json", ".c", ".h", ".js", ".ts", ".java", ".go", ".rs")
 
-# Stdlib modules used as the default evaluation text until the calibration
-# sets (train/validation/test splits) land. None is in the tiny models'
-# tokenizer training text (edgeslm.models.tiny).
-_DEFAULT_EVAL_MODULES = ("heapq.py", "bisect.py", "fnmatch.py", "glob.py", "colorsys.py", "queue.py")
-
-
 @dataclass(frozen=True)
 class TextSet:
     """A body of text with where it came from and its content hash."""
@@ -92,14 +86,12 @@ def load_text(path: str | Path) -> TextSet:
 
 
 def default_eval_text() -> TextSet:
-    """The built-in evaluation text: a few stdlib modules plus the stress set."""
-    import sysconfig
+    """The default evaluation set: the test split of the stdlib corpus (edgeslm.corpus)."""
+    from edgeslm.corpus import stdlib_corpus
 
-    root = Path(sysconfig.get_paths()["stdlib"])
-    parts = [(root / m).read_text(encoding="utf-8") for m in _DEFAULT_EVAL_MODULES if (root / m).is_file()]
-    parts.append(STRESS_FILE.read_text(encoding="utf-8"))
-    return TextSet.of("\n".join(parts), f"python{sysconfig.get_python_version()}-stdlib:{','.join(_DEFAULT_EVAL_MODULES)}+stress")
+    return stdlib_corpus().splits["test"]
 
 
 def stress_text() -> TextSet:
-    return TextSet.of(STRESS_FILE.read_text(encoding="utf-8"), str(STRESS_FILE))
+    # read bytes: text mode would translate the set's CRLF lines away
+    return TextSet.of(STRESS_FILE.read_bytes().decode("utf-8"), str(STRESS_FILE))

@@ -38,6 +38,20 @@ GGUF_FAMILIES: dict[str, GGUFFamily] = {
 }
 
 
+def family_for(spec) -> GGUFFamily:
+    """The GGUF architecture to write a model as.
+
+    llama.cpp's QWEN2 loader assumes heads x head_dim == hidden, which head or
+    hidden pruning breaks. Its LLAMA graph allows any query width and takes
+    optional q/k/v biases, so such a Qwen2 is written as LLAMA with its q/k
+    rows (and biases) permuted: the same function, a layout llama.cpp loads.
+    """
+    fam = GGUF_FAMILIES[spec.family]
+    if spec.family == "qwen2" and spec.num_heads * spec.head_dim != spec.hidden_size:
+        return GGUF_FAMILIES["llama"]
+    return fam
+
+
 class LineageKeys:
     """Lineage written into every GGUF. gguf-py has no keys for a content hash
     or the producing tool, so these extend its `general.*` namespace."""
@@ -94,7 +108,7 @@ def _tensors(ckpt: CheckpointDir, fam: GGUFFamily):
 def write_f32(ckpt: CheckpointDir, path: Path, quant: GGUFQuant) -> list[str]:
     """Write the F32 GGUF (metadata, tokenizer, lineage). Returns tokenizer warnings."""
     spec = ckpt.spec
-    fam = GGUF_FAMILIES[spec.family]
+    fam = family_for(spec)
     vocab = build_vocab(ckpt.tokenizer_file, spec.vocab_size)
     if len(vocab.tokens) != spec.vocab_size:
         raise ExportError(

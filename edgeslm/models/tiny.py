@@ -34,7 +34,7 @@ def default_training_text() -> str:
     parts = [(root / n).read_text(encoding="utf-8") for n in names if (root / n).is_file()]
     stress = Path(__file__).resolve().parents[2] / "calibration" / "stress.txt"
     if stress.is_file():
-        parts.append(stress.read_text(encoding="utf-8"))
+        parts.append(stress.read_bytes().decode("utf-8"))
     return "\n".join(parts)
 
 

@@ -1,0 +1,107 @@
+"""`edgeslm prune`: load, calibrate, prune, measure, and write the smaller checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from edgeslm import __version__
+from edgeslm.calibrate import make_calibration
+from edgeslm.data import TextSet
+from edgeslm.errors import OutputPathError
+from edgeslm.models.loader import CheckpointDir, load_model
+from edgeslm.prune import PrunePlan, PruneRequest, prune, resolve, single_part_plans
+from edgeslm.prune.apply import choose, slice_model
+from edgeslm.prune.report import compare, rounded
+
+# Files copied unchanged from the source checkpoint.
+_COPY = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")
+RECORD = "prune_record.json"
+
+
+def check_output_dir(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputPathError(f"{out} already exists and is not empty.", hint="choose a new output directory")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"mkdir -p {parent}")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"{parent} is not writable.")
+
+
+def plan_only(ckpt: CheckpointDir, req: PruneRequest) -> PrunePlan:
+    return resolve(req, ckpt.spec)
+
+
+def prune_checkpoint(
+    ckpt: CheckpointDir,
+    out: Path,
+    req: PruneRequest,
+    calib_text: TextSet,
+    eval_text: TextSet,
+    *,
+    calib_samples: int = 64,
+    seq_len: int = 256,
+    eval_samples: int = 32,
+    layer_metric: str = "block-influence",
+    random_seed: int | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """Prune ``ckpt`` per ``req`` and write OUT atomically; returns the pruning record."""
+    import torch
+
+    plan = resolve(req, ckpt.spec)
+    check_output_dir(out)
+    progress(f"loading {ckpt.name}")
+    src = load_model(ckpt)
+    dtype = next(src.model.parameters()).dtype
+    calib = make_calibration(src.tokenizer, calib_text, calib_samples, min(seq_len, ckpt.spec.max_position_embeddings))
+    evalw = make_calibration(src.tokenizer, eval_text, eval_samples, min(seq_len, ckpt.spec.max_position_embeddings), seed=1)
+    t0 = time.perf_counter()
+    progress(f"scoring structures on {calib_samples} calibration windows of {calib.samples.shape[1]} tokens")
+    res = prune(src.model, plan, calib.forward_loop, calib.loss, layer_metric=layer_metric, random_seed=random_seed)
+    prune_s = time.perf_counter() - t0
+
+    progress(f"measuring on {eval_samples} evaluation windows")
+    report = {"all": compare(src.model, res.model, evalw)}
+    gen = torch.Generator().manual_seed(random_seed) if random_seed is not None else None
+    for part, p in single_part_plans(plan, ckpt.spec).items():
+        keep = choose(p, res.importance, res.layer_scores, src.model.config, generator=gen)
+        report[part] = compare(src.model, slice_model(src.model, p, keep), evalw)
+
+    record = {
+        "edgeslm_version": __version__,
+        "source": {"name": ckpt.name, "path": str(ckpt.path), "sha256": ckpt.sha256, "spec": ckpt.spec.to_dict()},
+        "request": asdict(req),
+        "plan": asdict(plan),
+        "selection": "importance" if random_seed is None else f"random (seed {random_seed})",
+        "layer_metric": res.layer_metric,
+        "calibration": calib.to_dict(),
+        "evaluation": evalw.to_dict(),
+        "importance": {"layers": rounded(res.layer_scores), "mlp": [rounded(r) for r in res.importance.mlp],
+                       "heads": [rounded(r) for r in res.importance.heads], "hidden": rounded(res.importance.hidden)},
+        "kept": res.keep.to_dict(),
+        "report": report,
+        "params": {"before": ckpt.spec.num_params, "after": int(sum(p.numel() for p in res.model.parameters()))},
+        "prune_seconds": prune_s,
+    }
+    progress(f"writing {out}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent))
+    try:
+        res.model.to(dtype).save_pretrained(tmp, safe_serialization=True)
+        for f in _COPY:
+            if (ckpt.path / f).is_file():
+                shutil.copyfile(ckpt.path / f, tmp / f)
+        (tmp / RECORD).write_text(json.dumps(record, indent=1))
+        if out.exists():
+            out.rmdir()  # checked empty above
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return record
