@@ -17,6 +17,7 @@ $(BIN)/edgeslm: pyproject.toml
 venv: $(BIN)/edgeslm
 
 demo: venv
+	mkdir -p build
 	$(BIN)/edgeslm build --target host -o build/demo
 
 test: venv

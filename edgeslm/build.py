@@ -15,15 +15,16 @@ from typing import Callable
 
 from edgeslm.data import TextSet
 from edgeslm.errors import OutputPathError
-from edgeslm.export import FORMATS, Artifact, export
-from edgeslm.manifest import build_manifest, file_sha256, write_json
+from edgeslm.export import Artifact, export
+from edgeslm.manifest import build_manifest, file_sha256, write_json, write_text
 from edgeslm.models.loader import CheckpointDir, load_model
 from edgeslm.targets import Target
 from edgeslm.verify import VerifyOptions, VerifyReport, verify
 from edgeslm.verify.report import render_markdown
 
-# artifact format -> file suffix
-SUFFIX = {"gguf": ".gguf"}
+def artifact_name(model: str, fmt: str, quant: str) -> str:
+    """File or folder name of an artifact inside a build directory."""
+    return f"{model}-{quant}.gguf" if fmt == "gguf" else f"{model}-{fmt}-{quant}"
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,15 @@ def build(
     for i, spec in enumerate(target.artifacts, 1):
         step = lambda msg, i=i, spec=spec: progress(f"[{i}/{n}] {spec.label}: {msg}")  # noqa: E731
         step("exporting")
-        config = FORMATS[spec.format](quant=spec.quant)
+        config = spec.config()
+        dest = out_dir / artifact_name(ckpt.name, spec.format, spec.quant)
+        if dest.is_dir():  # a folder artifact from an earlier build: replace it
+            import shutil
+
+            shutil.rmtree(dest)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            art = export(ckpt, config, out_dir / f"{ckpt.name}-{spec.quant}{SUFFIX[spec.format]}")
+            art = export(ckpt, config, dest)
         for w in caught:
             progress(f"warning: {w.message}")
         artifacts.append(art)
@@ -82,8 +88,7 @@ def build(
     progress("writing reports")
     write_json(out_dir / "report.json", {"target": target.name, "passed": all(r.passed for r in reports),
                                          "artifacts": [r.to_dict() for r in reports]})
-    (out_dir / "report.md").write_text(render_markdown(reports, f"edgeslm build: {ckpt.name} for {target.name}"),
-                                       encoding="utf-8")
+    write_text(out_dir / "report.md", render_markdown(reports, f"edgeslm build: {ckpt.name} for {target.name}"))
     write_json(
         out_dir / "manifest.json",
         build_manifest(

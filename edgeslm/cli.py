@@ -17,6 +17,7 @@ from edgeslm import __version__
 from edgeslm.errors import EdgeSLMError, GateFailure
 
 DEMO_TEACHER = Path(__file__).resolve().parent.parent / "examples" / "demo-teacher"
+DEFAULT_BUILD_DIR = Path("build/edgeslm")
 
 
 class _Group(click.Group):
@@ -181,32 +182,52 @@ def targets_show(name: str, as_json: bool) -> None:
 # --- export --------------------------------------------------------------------
 
 
-def _quant_help() -> str:
-    from edgeslm.quantize.gguf import GGUF_QUANTS
-
-    return "GGUF: " + ", ".join(GGUF_QUANTS)
+# format -> the export options that apply to it (CLI name -> config field)
+_FORMAT_OPTIONS = {
+    "gguf": {},
+    "executorch": {"group_size": "group_size", "max_seq_len": "max_seq_len", "quantize_embeddings": "quantize_embeddings"},
+    "onnx": {"block_size": "block_size", "accuracy_level": "accuracy_level", "quantize_lm_head": "quantize_lm_head"},
+}
 
 
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", default="gguf", show_default=True, type=click.Choice(["gguf"]), help="Artifact format.")
-@click.option("--quant", default="Q4_K_M", show_default=True, help="Quant type. " + "GGUF: F32, F16, BF16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output file, e.g. model.gguf.")
-def export(model: Path, fmt: str, quant: str, output: Path) -> None:
+@click.option("--format", "fmt", default="gguf", show_default=True, type=click.Choice(["gguf", "executorch", "onnx"]), help="Artifact format.")
+@click.option("--quant", default=None, help="Quant type. GGUF: F32, F16, BF16, Q8_0, Q6_K, Q5_K_M, Q4_K_M (default), Q4_0. "
+              "ExecuTorch: fp32, 8da8w, 8da4w (default). ONNX: fp32, int8, int4 (default).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output: a .gguf file, or a folder for ExecuTorch and ONNX.")
+@click.option("--group-size", type=int, help="ExecuTorch 8da4w weight group: 32, 64, 128 or 256. [default: 32]")
+@click.option("--max-seq-len", type=int, help="ExecuTorch KV-cache length in tokens (prompt + generation). [default: 512]")
+@click.option("--quantize-embeddings", is_flag=True, default=None, help="ExecuTorch: quantize the embedding table too.")
+@click.option("--block-size", type=int, help="ONNX int4 block: 16, 32, 64, 128 or 256. [default: 32]")
+@click.option("--accuracy-level", type=int, help="ONNX int4 compute: 4 = int8 (fast on CPUs), 0 = fp32. [default: 4]")
+@click.option("--quantize-lm-head", is_flag=True, default=None, help="ONNX int4: quantize the output head too (smaller, less accurate).")
+def export(model: Path, fmt: str, quant: str | None, output: Path, **options) -> None:
     """Export a checkpoint to a device format.
 
-    GGUF files carry the architecture, the tokenizer and lineage (source model
-    and its sha256, edgeslm version, quant type) in their metadata. Every type
-    but F32 comes from llama.cpp's own quantizer; tensors whose rows do not fit
-    a type's block size get llama.cpp's standard fallback type, with a warning
-    that names them. The file appears only when it is complete.
+    \b
+    gguf        one .gguf file for llama.cpp; every type but F32 comes from
+                llama.cpp's own quantizer. Rows that do not fit a type's block get
+                llama.cpp's standard fallback type, with a warning naming them.
+    executorch  a folder with model.pte (XNNPACK, static KV cache, custom SDPA)
+                and tokenizer.json, loadable by ExecuTorch's TextLLMRunner.
+    onnx        a folder in onnxruntime-genai's layout: model.onnx with a KV
+                cache, genai_config.json and the tokenizer files.
+
+    Every artifact records its lineage (source model and sha256, edgeslm
+    version, quant type). Output appears only when it is complete.
     """
+    from edgeslm.errors import UsageError
     from edgeslm.export import FORMATS
     from edgeslm.export import export as do_export
     from edgeslm.models.loader import open_checkpoint
 
     start = time.perf_counter()
-    config = FORMATS[fmt](quant=quant)
+    given = {k: v for k, v in options.items() if v is not None}
+    wrong = sorted(set(given) - set(_FORMAT_OPTIONS[fmt]))
+    if wrong:
+        raise UsageError(f"--{wrong[0].replace('_', '-')} does not apply to --format {fmt}.")
+    config = FORMATS[fmt](**({"quant": quant} if quant else {}), **{_FORMAT_OPTIONS[fmt][k]: v for k, v in given.items()})
     ckpt = open_checkpoint(model)
     art = do_export(ckpt, config, output)
     click.echo(f"wrote {art.path} ({art.size_bytes / (1 << 20):.2f} MiB, {art.format} {art.quant}) in {time.perf_counter() - start:.1f}s")
@@ -302,7 +323,7 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, kv
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path), required=False)
 @click.option("--target", "target_name", default="host", show_default=True, help="Target name or profile file.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("build/edgeslm"), show_default=True, help="Output directory.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_BUILD_DIR, show_default=True, help="Output directory.")
 @_with(_verify_opts)
 @click.option("--json", "json_out", metavar="PATH", help="Also write report.json to PATH ('-' for stdout).")
 def build(model, target_name, output, data, ctx_len, max_tokens, runs, json_out) -> None:
@@ -333,6 +354,8 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, json_out)
     text = _data(data)
     opts = _options(ctx_len, max_tokens, runs)
     ckpt = open_checkpoint(model)
+    if output == DEFAULT_BUILD_DIR:
+        output.parent.mkdir(parents=True, exist_ok=True)  # an explicit -o must already have its parent
     result = do_build(ckpt, target, output, text, options=opts, progress=progress)
     click.echo(f"\n{ckpt.name} on {target.name} ({target.threads} threads), {result.reports[0].data['tokens']} eval tokens from {text.source}\n")
     click.echo(render_summary(list(result.reports)))

@@ -20,10 +20,15 @@ from edgeslm import __version__
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (names and contents, in sorted order)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(f.relative_to(path).as_posix().encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 
@@ -38,12 +43,16 @@ def environment() -> dict[str, str]:
     return out
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (temporary file, then rename)."""
     from edgeslm.export.base import atomic_output
 
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def build_manifest(source: dict[str, Any], target: str, data: dict[str, Any], artifacts: list[dict[str, Any]]) -> dict:

@@ -41,14 +41,21 @@ class Gates:
 
 @dataclass(frozen=True)
 class ArtifactSpec:
-    format: str  # "gguf"
-    quant: str  # "Q4_K_M"
+    format: str  # "gguf" | "executorch" | "onnx"
+    quant: str  # "Q4_K_M", "8da4w", "int4"
     why: str = ""
     gates: Gates = field(default_factory=Gates)  # overrides the target's gates for this artifact
+    options: tuple[tuple[str, Any], ...] = ()  # exporter options, e.g. (("group_size", 32),)
 
     @property
     def label(self) -> str:
         return f"{self.format}:{self.quant}"
+
+    def config(self):
+        """The exporter config this entry asks for. Raises UsageError for a bad option."""
+        from edgeslm.export import FORMATS
+
+        return FORMATS[self.format](quant=self.quant, **dict(self.options))
 
 
 @dataclass(frozen=True)
@@ -96,10 +103,10 @@ def _gates(d: Any, where: str) -> Gates:
 
 
 def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
+    from edgeslm.errors import UsageError
     from edgeslm.export import FORMATS
-    from edgeslm.quantize.gguf import GGUF_QUANTS
+    from edgeslm.quantize import canonical_quant, quant_tables
 
-    quants = {"gguf": GGUF_QUANTS}  # format -> its quant table
     if not isinstance(items, list) or not items:
         raise TargetError(f"{where}: 'artifacts' must list at least one [[artifacts]] entry.")
     out = []
@@ -111,9 +118,19 @@ def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
         fmt, quant = a.get("format"), str(a.get("quant", ""))
         if fmt not in FORMATS:
             raise TargetError(f"{w}: unknown format {fmt!r}.", hint=f"formats: {', '.join(FORMATS)}")
-        if quant.upper() not in quants[fmt]:
-            raise TargetError(f"{w}: unknown {fmt} quant {quant!r}.", hint=f"choose one of: {', '.join(quants[fmt])}")
-        out.append(ArtifactSpec(fmt, quant.upper(), str(a.get("why", "")), _gates(a.get("gates", {}), f"{w}.gates")))
+        q = canonical_quant(fmt, quant)
+        if q is None:
+            raise TargetError(f"{w}: unknown {fmt} quant {quant!r}.", hint=f"choose one of: {', '.join(quant_tables()[fmt])}")
+        options = a.get("options", {})
+        if not isinstance(options, dict):
+            raise TargetError(f"{w}: options must be a table, e.g. options = {{ group_size = 32 }}.")
+        spec = ArtifactSpec(fmt, q, str(a.get("why", "")), _gates(a.get("gates", {}), f"{w}.gates"),
+                            tuple(sorted(options.items())))
+        try:
+            spec.config()
+        except (TypeError, UsageError) as e:
+            raise TargetError(f"{w}: bad options {options}: {e}") from e
+        out.append(spec)
     return tuple(out)
 
 

@@ -68,6 +68,31 @@ def gguf_file(tiny, models_dir):
 
 
 @pytest.fixture(scope="session")
+def folder_artifact(tiny, models_dir):
+    """folder_artifact(model, format, quant) -> an ExecuTorch or ONNX folder, built once per session.
+
+    ExecuTorch lowering takes tens of seconds per program, so each is shared.
+    """
+    from edgeslm.export import ExecuTorchConfig, ONNXConfig, export
+    from edgeslm.models.loader import open_checkpoint
+
+    built: dict[tuple[str, str, str], Path] = {}
+    configs = {"executorch": lambda q: ExecuTorchConfig(q, max_seq_len=256), "onnx": lambda q: ONNXConfig(q)}
+
+    def get(name: str, fmt: str, quant: str) -> Path:
+        key = (name, fmt, quant)
+        if key not in built:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                built[key] = export(open_checkpoint(tiny(name)), configs[fmt](quant), models_dir / f"{name}-{fmt}-{quant}").path
+        return built[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def loaded(tiny):
     from edgeslm.models.loader import load_model
 

@@ -9,6 +9,8 @@ and no central if/elif.
 """
 
 from edgeslm.export.base import FORMATS, Artifact, export, register_exporter
+from edgeslm.export.executorch import ExecuTorchConfig
 from edgeslm.export.gguf import GGUFConfig
+from edgeslm.export.onnx import ONNXConfig
 
-__all__ = ["Artifact", "FORMATS", "GGUFConfig", "export", "register_exporter"]
+__all__ = ["Artifact", "FORMATS", "ExecuTorchConfig", "GGUFConfig", "ONNXConfig", "export", "register_exporter"]

@@ -99,3 +99,56 @@ def atomic_output(out: Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; artifacts get normal permissions
         os.replace(tmp, out)
+
+
+LINEAGE_FILE = "edgeslm.json"  # lineage written inside folder artifacts (ExecuTorch, ONNX)
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``out``; rename it to ``out`` only if the block succeeds.
+
+    ``out`` must not exist, or be an empty folder. Raises OutputPathError.
+    """
+    import shutil
+
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputPathError(f"{out} already exists and is not an empty folder.", hint="choose a new -o location")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    except OSError as e:
+        raise OutputPathError(f"cannot write in {parent}: {e.strerror}.", hint="choose another output location") from e
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_lineage(folder: Path, ckpt: CheckpointDir, fmt: str, quant: str, options: dict[str, Any]) -> None:
+    import json
+
+    from edgeslm import __version__
+
+    (folder / LINEAGE_FILE).write_text(json.dumps({
+        "format": fmt, "quant": quant, "options": options, "source": ckpt.name, "source_sha256": ckpt.sha256,
+        "edgeslm_version": __version__,
+    }, indent=2))
+
+
+# tokenizer files copied next to folder artifacts, for the runtimes' own tokenizers
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")
+
+
+def copy_tokenizer(ckpt: CheckpointDir, folder: Path) -> None:
+    import shutil
+
+    for name in TOKENIZER_FILES:
+        if (ckpt.path / name).is_file():
+            shutil.copyfile(ckpt.path / name, folder / name)

@@ -85,9 +85,20 @@ def register_runner(fmt: str, suffix: str):
     return deco
 
 
+# folder artifacts are recognised by the file that defines them
+FOLDER_MARKERS = {"model.pte": "executorch", "genai_config.json": "onnx"}
+
+
 def format_of(path: Path) -> str:
-    """The artifact format of ``path``, from its suffix. Raises ArtifactError."""
+    """The artifact format of ``path``: its suffix, or for a folder, the file that marks it. Raises ArtifactError."""
     _load_builtin_runners()
+    if path.is_dir():
+        for marker, fmt in FOLDER_MARKERS.items():
+            if (path / marker).is_file():
+                return fmt
+        raise ArtifactError(
+            f"{path} is a folder without {' or '.join(FOLDER_MARKERS)}: not an ExecuTorch or ONNX artifact."
+        )
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise ArtifactError(
@@ -106,7 +117,9 @@ def open_runner(path: Path, threads: int, **options) -> Runner:
 
 def _load_builtin_runners() -> None:
     # imported lazily so that `edgeslm --help` does not load every runtime
+    import edgeslm.runners.executorch  # noqa: F401
     import edgeslm.runners.llamacpp  # noqa: F401
+    import edgeslm.runners.onnx  # noqa: F401
 
 
 def measure_speed(runner: Runner, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3) -> SpeedResult:

@@ -37,6 +37,7 @@ class VerifyOptions:
     new_tokens: int = 128
     runs: int = 3  # timed runs after one warm-up; medians reported
     kv_cache: str = "f16"  # runtime KV-cache precision for the accuracy pass ("f32" for exact parity)
+    greedy_tokens: int = 32  # greedy tokens compared for the prefix-match length
 
 
 def _bos(reference: LoadedModel) -> list[int]:
@@ -102,6 +103,11 @@ def verify(
         progress(f"accuracy over {len(ids)} tokens in {len(windows)} windows of <= {opt.ctx}")
         for w in windows:
             acc.add(ref.logits(w), runner.logits(w), np.asarray(w[1:]))
+        # greedy agreement from the same prompt: how many tokens until the first divergence
+        prompt = (bos + ids)[: min(32, opt.ctx // 2)]
+        ref_greedy = ref.generate(prompt, opt.greedy_tokens).tokens
+        art_greedy = runner.generate(prompt, opt.greedy_tokens).tokens
+        greedy_match = next((i for i, (a, b) in enumerate(zip(ref_greedy, art_greedy)) if a != b), len(ref_greedy))
     finally:
         runner.close()
 
@@ -117,18 +123,29 @@ def verify(
         reference={"name": reference.ckpt.name, "path": str(reference.ckpt.path), "sha256": reference.ckpt.sha256},
         data={"source": data.source, "sha256": data.sha256, "tokens": len(ids), "windows": len(windows), "ctx": opt.ctx},
         accuracy=acc.result(),
+        greedy_prefix_match=greedy_match,
+        greedy_tokens=opt.greedy_tokens,
         tokenizer=parity,
         speed=speed,
         file_mib=size / (1 << 20),
-        roofline_decode_tps=roofline_decode_tps(BYTES_PER_TOKEN[fmt](artifact), target.memory_bandwidth_gbps),
+        roofline_decode_tps=roofline_decode_tps(BYTES_PER_TOKEN[fmt](artifact, reference.spec), target.memory_bandwidth_gbps),
         gates=(),
     )
     return replace(report, gates=check_gates(report, gates))
 
 
 def _read_quant(artifact: Path, fmt: str) -> str:
+    """The quant type recorded in the artifact's lineage ("unknown" for files from other tools)."""
     if fmt == "gguf":
         from edgeslm.export.gguf import read_lineage
 
         return read_lineage(artifact).get("quant", "unknown")
-    return "unknown"
+    import json
+
+    from edgeslm.export.base import LINEAGE_FILE
+
+    lineage = (artifact if artifact.is_dir() else artifact.parent) / LINEAGE_FILE
+    try:
+        return json.loads(lineage.read_text())["quant"]
+    except (OSError, ValueError, KeyError):
+        return "unknown"

@@ -35,6 +35,8 @@ class VerifyReport:
     reference: dict[str, Any]  # name, sha256
     data: dict[str, Any]  # source, sha256, tokens
     accuracy: AccuracyStats
+    greedy_prefix_match: int  # greedy tokens equal to the reference's before the first difference
+    greedy_tokens: int  # of this many compared
     tokenizer: TokenizerParity
     speed: SpeedResult
     file_mib: float
@@ -90,7 +92,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 SUMMARY_HEADERS = [
-    "artifact", "MiB", "mean KL", "p99 KL", "top-1", "ppl ref", "ppl art", "ppl ratio", "tok ids",
+    "artifact", "MiB", "mean KL", "p99 KL", "top-1", "ppl ref", "ppl art", "ppl ratio", "greedy", "tok ids",
     "prefill t/s", "decode t/s", "roofline t/s", "peak MiB", "gates",
 ]
 
@@ -100,7 +102,7 @@ def _summary_row(r: VerifyReport) -> list[str]:
     failed = [g.name for g in r.gates if not g.passed]
     return [
         f"{r.format}:{r.quant}", f"{r.file_mib:.1f}", _fmt(a.mean_kl), _fmt(a.p99_kl), f"{a.top1_agreement:.1%}",
-        f"{a.ppl_reference:.3f}", f"{a.ppl_artifact:.3f}", f"{a.ppl_ratio:.4f}",
+        f"{a.ppl_reference:.3f}", f"{a.ppl_artifact:.3f}", f"{a.ppl_ratio:.4f}", f"{r.greedy_prefix_match}/{r.greedy_tokens}",
         "equal" if r.tokenizer.equal else f"DIFF@{r.tokenizer.first_mismatch}",
         f"{s.prefill_tps:.0f}", f"{s.decode_tps:.1f}", f"{r.roofline_decode_tps:.0f}",
         f"{s.peak_rss_mib or 0:.0f}", "PASS" if not failed else "FAIL: " + ",".join(failed),

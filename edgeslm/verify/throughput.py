@@ -34,7 +34,7 @@ def roofline_decode_tps(bytes_per_token: float, bandwidth_gbps: float) -> float:
     return bandwidth_gbps * 1e9 / bytes_per_token
 
 
-def gguf_bytes_per_token(path: Path) -> int:
+def gguf_bytes_per_token(path: Path, spec) -> int:  # noqa: ARG001 - the GGUF knows its tensors
     """Weight bytes a decode step reads: every tensor except the embedding table,
     of which only one row is read, unless it is also the (tied) output head."""
     import gguf
@@ -46,4 +46,12 @@ def gguf_bytes_per_token(path: Path) -> int:
     return sum(sizes.values())
 
 
-BYTES_PER_TOKEN = {"gguf": gguf_bytes_per_token}  # artifact format -> estimator
+def folder_bytes_per_token(path: Path, spec) -> int:
+    """ExecuTorch and ONNX keep an fp32 embedding table, of which a decode step reads one row,
+    and a separate output projection: weights read ~ the model files minus that table."""
+    files = [f for f in path.rglob("*") if f.is_file() and f.suffix in (".pte", ".onnx", ".data")]
+    return max(1, sum(f.stat().st_size for f in files) - spec.vocab_size * spec.hidden_size * 4)
+
+
+# artifact format -> estimator(path, spec) of weight bytes read per decoded token
+BYTES_PER_TOKEN = {"gguf": gguf_bytes_per_token, "executorch": folder_bytes_per_token, "onnx": folder_bytes_per_token}

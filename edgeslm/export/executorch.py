@@ -1,0 +1,201 @@
+"""Hugging Face checkpoint -> ExecuTorch program (.pte) for XNNPACK.
+
+This is ExecuTorch's own LLM export, driven from memory: the model is
+ExecuTorch's Llama `Transformer` (static KV cache as mutable buffers, forward
+``(tokens, {"input_pos": ...})``), ExecuTorch's LLM source transforms swap in
+the custom SDPA and cache-update ops, torchao quantizes the linears, and the
+XNNPACK partitioner takes them. edgeslm only maps the weights (no pickle file
+in between: the library's path loads .pth checkpoints) and owns the options,
+errors and metadata.
+
+The output is a folder: model.pte, the tokenizer files (TextLLMRunner reads
+tokenizer.json) and edgeslm.json (lineage).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgeslm.errors import ExportError, UsageError
+from edgeslm.export.base import Artifact, atomic_output_dir, copy_tokenizer, register_exporter, write_lineage
+from edgeslm.models.loader import CheckpointDir
+from edgeslm.models.spec import ModelSpec
+from edgeslm.quantize.executorch import GROUP_SIZES, get_quant
+from edgeslm.util import captured_stderr
+
+PTE_FILE = "model.pte"
+
+# Hugging Face parameter name (per layer, after "model.layers.N.") -> ExecuTorch Llama name
+LAYER_NAMES = {
+    "self_attn.q_proj.weight": "attention.wq.weight",
+    "self_attn.k_proj.weight": "attention.wk.weight",
+    "self_attn.v_proj.weight": "attention.wv.weight",
+    "self_attn.o_proj.weight": "attention.wo.weight",
+    "self_attn.q_proj.bias": "attention.wq.bias",
+    "self_attn.k_proj.bias": "attention.wk.bias",
+    "self_attn.v_proj.bias": "attention.wv.bias",
+    "input_layernorm.weight": "attention_norm.weight",
+    "post_attention_layernorm.weight": "ffn_norm.weight",
+    "mlp.gate_proj.weight": "feed_forward.w1.weight",
+    "mlp.down_proj.weight": "feed_forward.w2.weight",
+    "mlp.up_proj.weight": "feed_forward.w3.weight",
+}
+GLOBAL_NAMES = {
+    "model.embed_tokens.weight": "tok_embeddings.weight",
+    "model.norm.weight": "norm.weight",
+    "lm_head.weight": "output.weight",
+}
+
+
+@dataclass(frozen=True)
+class ExecuTorchConfig:
+    """Export to an ExecuTorch .pte delegated to XNNPACK."""
+
+    quant: str = "8da4w"  # fp32 | 8da8w | 8da4w
+    group_size: int = 32  # 8da4w weight group; 8da8w is per channel
+    max_seq_len: int = 512  # KV-cache length: the longest prompt + generation
+    quantize_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "quant", get_quant(self.quant).name)
+        if self.group_size not in GROUP_SIZES:
+            raise UsageError(f"--group-size {self.group_size}: choose one of {', '.join(map(str, GROUP_SIZES))}.")
+        if self.max_seq_len <= 0:
+            raise UsageError(f"--max-seq-len {self.max_seq_len}: must be a positive number of tokens.")
+
+
+def model_params(spec: ModelSpec) -> dict:
+    """ExecuTorch ModelArgs fields for a spec. use_hf_rope keeps HF's rotate-half RoPE, so no permutation."""
+    return dict(
+        dim=spec.hidden_size, n_layers=spec.num_layers, n_heads=spec.num_heads, n_kv_heads=spec.num_kv_heads,
+        vocab_size=spec.vocab_size, hidden_dim=spec.intermediate_size, head_dim=spec.head_dim, norm_eps=spec.rms_norm_eps,
+        rope_theta=spec.rope_theta, use_hf_rope=True, attention_qkv_bias=spec.arch.qkv_bias,
+    )
+
+
+def _state_dict(ckpt: CheckpointDir):
+    import torch
+    from safetensors import safe_open
+
+    out = {}
+    for f in ckpt.weight_files:
+        with safe_open(f, framework="pt") as st:
+            for k in st.keys():
+                if k in GLOBAL_NAMES:
+                    out[GLOBAL_NAMES[k]] = st.get_tensor(k).to(torch.float32)
+                    continue
+                parts = k.split(".")
+                rest = ".".join(parts[3:])
+                if parts[:2] != ["model", "layers"] or rest not in LAYER_NAMES:
+                    raise ExportError(f"{f.name}: tensor {k!r} has no place in ExecuTorch's Llama model.")
+                out[f"layers.{parts[2]}.{LAYER_NAMES[rest]}"] = st.get_tensor(k).to(torch.float32)
+    if "output.weight" not in out:  # tied embeddings
+        out["output.weight"] = out["tok_embeddings.weight"]
+    return out
+
+
+def unquantized_linears(spec: ModelSpec, group_size: int) -> dict[str, int]:
+    """Linear layers whose input width is not a multiple of ``group_size``: name -> width."""
+    widths = {
+        "attention.wq/wk/wv": spec.hidden_size, "feed_forward.w1/w3": spec.hidden_size,
+        "attention.wo": spec.num_heads * spec.head_dim, "feed_forward.w2": spec.intermediate_size,
+        "output": spec.hidden_size,
+    }
+    return {k: w for k, w in widths.items() if w % group_size}
+
+
+def bos_eos(ckpt: CheckpointDir) -> tuple[int, list[int]]:
+    from edgeslm.models.loader import load_tokenizer
+
+    tok = load_tokenizer(ckpt)
+    eos = ckpt.config.get("eos_token_id", tok.eos_token_id)
+    eos_ids = eos if isinstance(eos, list) else [eos]
+    bos = ckpt.config.get("bos_token_id", tok.bos_token_id)
+    bos = bos if bos is not None else eos_ids[0]
+    return int(bos), [int(e) for e in eos_ids if e is not None]
+
+
+def build_program(ckpt: CheckpointDir, config: ExecuTorchConfig, pte: Path) -> list[str]:
+    """Export, quantize, lower to XNNPACK and write ``pte``. Returns warnings."""
+    import torch
+    from executorch.examples.models.llama import export_llama_lib as lib
+    from executorch.examples.models.llama.llama_transformer import construct_transformer
+    from executorch.examples.models.llama.model_args import ModelArgs
+    from executorch.extension.llm.export.builder import DType, LLMEdgeManager
+
+    spec, quant = ckpt.spec, get_quant(config.quant)
+    notes = []
+    gs = config.group_size if quant.name == "8da4w" else 0  # 8da8w: per channel
+    if quant.qmode and gs:
+        skipped = unquantized_linears(spec, gs)
+        if len(skipped) == 5:
+            raise UsageError(
+                f"--group-size {gs} divides no layer's input width ({sorted(set(skipped.values()))}); nothing would be quantized.",
+                hint=f"choose a group size that divides {spec.hidden_size}",
+            )
+        if skipped:
+            notes.append(
+                f"group size {gs} does not divide these layers' input widths, so they stay fp32: "
+                + ", ".join(f"{k} ({w})" for k, w in skipped.items())
+            )
+    args = ModelArgs(max_seq_len=config.max_seq_len, max_context_len=config.max_seq_len, max_batch_size=1,
+                     use_kv_cache=True, use_sdpa_with_kv_cache_op=True, enable_dynamic_shape=True, **model_params(spec))
+    model = construct_transformer(args).eval()
+    result = model.load_state_dict(_state_dict(ckpt), strict=False)
+    missing = [k for k in result.missing_keys if ".kv_cache." not in k]
+    if missing or result.unexpected_keys:
+        raise ExportError(f"weights do not fit ExecuTorch's Llama: missing {missing[:4]}, unexpected {result.unexpected_keys[:4]}")
+    bos, eos = bos_eos(ckpt)
+    metadata = lib._load_llama_model_metadata(
+        True, True, True, config.max_seq_len, config.max_seq_len, spec.num_layers, spec.vocab_size,
+        json.dumps({"get_bos_id": bos, "get_eos_ids": eos}),
+    )
+    mgr = LLMEdgeManager(
+        model=model, modelname="edgeslm", max_seq_len=config.max_seq_len, dtype=DType.fp32, use_kv_cache=True,
+        example_inputs=(torch.tensor([[2, 3, 4]], dtype=torch.long), {"input_pos": torch.tensor([0], dtype=torch.long)}),
+        enable_dynamic_shape=True, metadata=metadata,
+    )
+    emb = None
+    if config.quantize_embeddings:
+        emb = "8,0" if quant.bits == 8 else f"4,{config.group_size}"
+    transforms = lib._get_source_transforms(
+        dtype_override=DType.fp32, checkpoint=None, checkpoint_dtype=DType.fp32, tokenizer_path=None,
+        use_spin_quant=None, embedding_quantize=emb, use_shared_embedding=False, quantization_mode=quant.qmode,
+        group_size=gs, calibration_tasks=None, calibration_limit=None, calibration_seq_length=None,
+        expand_rope_table=False, use_sdpa_with_kv_cache=True, quantize_kv_cache=False, use_kv_cache=True,
+    )
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
+    with warnings.catch_warnings(), captured_stderr() as log:
+        warnings.simplefilter("ignore")
+        try:
+            mgr = mgr.set_output_dir(str(pte.parent)).source_transform(transforms)
+            exported = mgr.export()
+            exported.run_canonical_optimizations()
+            lowered = lib._to_edge_and_lower_llama_xnnpack(exported, "edgeslm", [], None, [], None, xnnpack_extended_ops=True)
+            # write it ourselves: the builder's save_to_pte logs write errors instead of raising
+            with open(pte, "wb") as f:
+                lowered.export_program.write_to_file(f)
+        except Exception as e:  # lowering raises many types; keep the library's words
+            raise ExportError(f"ExecuTorch export failed: {e}\n{log.text[-1500:]}") from e
+    return notes
+
+
+@register_exporter("executorch")
+def export_executorch(ckpt: CheckpointDir, config: ExecuTorchConfig, out: Path) -> Artifact:
+    """Write the folder ``out`` (model.pte + tokenizer + lineage) atomically."""
+    spec = ckpt.spec
+    if config.max_seq_len > spec.max_position_embeddings:
+        raise UsageError(
+            f"--max-seq-len {config.max_seq_len} is above what the model supports ({spec.max_position_embeddings})."
+        )
+    with atomic_output_dir(out) as tmp:
+        notes = build_program(ckpt, config, tmp / PTE_FILE)
+        copy_tokenizer(ckpt, tmp)
+        write_lineage(tmp, ckpt, "executorch", config.quant, asdict(config))
+    for n in notes:
+        warnings.warn(n, stacklevel=2)
+    return Artifact(out, "executorch", config.quant, ckpt.sha256, tuple(notes))

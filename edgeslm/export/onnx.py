@@ -1,0 +1,97 @@
+"""Hugging Face checkpoint -> ONNX folder for onnxruntime and onnxruntime-genai.
+
+The graph comes from onnxruntime-genai's model builder (run offline on the
+local checkpoint): fused GroupQueryAttention with a KV cache, inputs input_ids,
+attention_mask, past_key_values.N.key/value; outputs logits and
+present.N.key/value; plus genai_config.json and the tokenizer files.
+int4 is the builder's MatMulNBits; int8 is onnxruntime's dynamic quantization
+of the fp32 graph. Embeddings stay fp32 in both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgeslm.errors import ExportError, UsageError
+from edgeslm.export.base import Artifact, atomic_output_dir, register_exporter, write_lineage
+from edgeslm.models.loader import CheckpointDir
+from edgeslm.quantize.onnx import ACCURACY_LEVELS, BLOCK_SIZES, get_quant
+
+MODEL_FILE = "model.onnx"
+LM_HEAD_NODE = "/lm_head/MatMul"  # the builder's node name for the output projection
+
+
+@dataclass(frozen=True)
+class ONNXConfig:
+    quant: str = "int4"  # fp32 | int8 | int4
+    block_size: int = 32  # int4 block
+    accuracy_level: int = 4  # int4 MatMulNBits compute: 4 = int8, 0 = unset (fp32)
+    quantize_lm_head: bool = False  # int4 only: the head is the most output-sensitive weight
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "quant", get_quant(self.quant).name)
+        if self.block_size not in BLOCK_SIZES:
+            raise UsageError(f"--block-size {self.block_size}: choose one of {', '.join(map(str, BLOCK_SIZES))}.")
+        if self.accuracy_level not in ACCURACY_LEVELS:
+            raise UsageError(f"--accuracy-level {self.accuracy_level}: choose 0 or 4 (or 1-3).")
+
+
+def _builder(src: Path, out: Path, precision: str, extra: dict[str, str]) -> None:
+    cache = out.parent / (out.name + ".cache")
+    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(src), "-o", str(out), "-p", precision,
+           "-e", "cpu", "-c", str(cache)]
+    opts = {"hf_token": "false", "hf_remote": "false", **extra}
+    cmd += ["--extra_options", *(f"{k}={v}" for k, v in opts.items())]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    if proc.returncode != 0 or not (out / MODEL_FILE).is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        raise ExportError("onnxruntime-genai's model builder failed:\n" + "\n".join(tail))
+
+
+def _quantize_int8(folder: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    src = folder / MODEL_FILE
+    tmp = folder / "model.int8.onnx"
+    quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True, use_external_data_format=True,
+                     extra_options={"MatMulConstBOnly": True})
+    for f in (src, folder / (MODEL_FILE + ".data")):
+        f.unlink(missing_ok=True)
+    # keep the name genai_config.json points at; the external data file keeps the name it was written with
+    tmp.rename(src)
+
+
+@register_exporter("onnx")
+def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path) -> Artifact:
+    """Write the folder ``out`` atomically. Raises ExportError, UsageError, OutputPathError."""
+    q = get_quant(config.quant)
+    extra: dict[str, str] = {}
+    if q.name == "int4":
+        extra = {"block_size": str(config.block_size), "accuracy_level": str(config.accuracy_level)}
+        if not config.quantize_lm_head:
+            extra["nodes_to_exclude"] = LM_HEAD_NODE
+    notes = []
+    if q.name == "int4" and ckpt.spec.hidden_size % config.block_size:
+        notes.append(f"hidden size {ckpt.spec.hidden_size} is not a multiple of block {config.block_size}; the builder pads the last block")
+    with atomic_output_dir(out) as tmp:
+        build = tmp / "build"
+        _builder(ckpt.path, build, "int4" if q.name == "int4" else "fp32", extra)
+        for f in build.iterdir():
+            f.rename(tmp / f.name)
+        build.rmdir()
+        if q.name == "int8":
+            _quantize_int8(tmp)
+        write_lineage(tmp, ckpt, "onnx", q.name, asdict(config))
+    for n in notes:
+        warnings.warn(n, stacklevel=2)
+    return Artifact(out, "onnx", q.name, ckpt.sha256, tuple(notes))

@@ -1,0 +1,178 @@
+"""ExecuTorch and ONNX artifacts in their own runtimes, against PyTorch.
+
+fp32 must match: max |logit difference| <= 1e-4 (float reassociation between
+XNNPACK/MLAS and PyTorch kernels is ~1e-6 here; a wrong rope, bias or head
+mapping moves logits by > 1e-2), and greedy tokens must be equal in the
+official runners: TextLLMRunner and onnxruntime-genai.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeslm.data import stress_text
+from edgeslm.runners import open_runner
+from edgeslm.runners.torch import TorchRunner
+from edgeslm.verify.accuracy import AccuracyAccumulator
+
+pytestmark = pytest.mark.slow
+PROMPT = "def add(a, b):\n    return a + b\n\nclass Point:\n    def __init__(self"
+
+
+def _logits_and_greedy(loaded, name, path):
+    ref = TorchRunner(loaded(name))
+    ids = ref.tokenize(stress_text().text)[:120]
+    r = open_runner(path, threads=2)
+    try:
+        a, b = ref.logits(ids), r.logits(ids)
+        prompt = ref.tokenize(PROMPT)
+        same = r.generate(prompt, 24).tokens == ref.generate(prompt, 24).tokens
+    finally:
+        r.close()
+    return a, b, same, ids
+
+
+@pytest.mark.parametrize("name", ["llama", "qwen2"])
+@pytest.mark.parametrize("fmt", ["executorch", "onnx"])
+def test_fp32_matches_pytorch(name, fmt, loaded, folder_artifact):
+    a, b, same, _ = _logits_and_greedy(loaded, name, folder_artifact(name, fmt, "fp32"))
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() <= 1e-4
+    assert same
+
+
+def _printable(s: str) -> str:
+    return "".join(c for c in s if (c.isprintable() or c in "\n\t") and c != "\ufffd")
+
+
+@pytest.mark.parametrize("name", ["llama", "qwen2"])
+def test_text_llm_runner_generates_pytorch_greedy_text(name, loaded, folder_artifact):
+    """ExecuTorch's own C++ runner, as the Android/iOS demo apps use it."""
+    from edgeslm.runners.executorch import text_runner_generate
+
+    lm = loaded(name)
+    ref = TorchRunner(lm)
+    printed, stats = text_runner_generate(folder_artifact(name, "executorch", "fp32"), PROMPT, 20)
+    assert stats["prompt_tokens"] == len(ref.tokenize(PROMPT))
+    expected = lm.tokenizer.decode(ref.generate(ref.tokenize(PROMPT), 20).tokens)
+    # the runner prints what decodes; random weights emit control bytes and split characters it drops
+    assert _printable(printed.decode("utf-8", "replace")) == _printable(expected)
+    assert len(_printable(expected)) >= 5
+
+
+def test_pte_metadata_is_what_text_llm_runner_reads(folder_artifact, tiny):
+    from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401
+    from executorch.extension.pybindings import portable_lib
+
+    m = portable_lib._load_for_executorch(str(folder_artifact("llama", "executorch", "fp32") / "model.pte"))
+    cfg = json.loads((tiny("llama") / "config.json").read_text())
+    got = {k: m.run_method(k, []) for k in ("get_max_seq_len", "get_bos_id", "get_eos_ids", "get_vocab_size",
+                                            "use_kv_cache", "enable_dynamic_shape")}
+    assert got["get_max_seq_len"] == [256] and got["get_vocab_size"] == [cfg["vocab_size"]]
+    assert got["get_bos_id"] == [cfg["bos_token_id"]] and got["get_eos_ids"] == [cfg["eos_token_id"]]
+    assert got["use_kv_cache"] == [True] and got["enable_dynamic_shape"] == [True]
+
+
+@pytest.mark.parametrize("name", ["llama", "qwen2"])
+def test_onnxruntime_genai_generates_pytorch_greedy_tokens(name, loaded, folder_artifact):
+    from edgeslm.runners.onnx import genai_generate
+
+    ref = TorchRunner(loaded(name))
+    prompt = ref.tokenize(PROMPT)
+    assert genai_generate(folder_artifact(name, "onnx", "fp32"), prompt, 24) == ref.generate(prompt, 24).tokens
+
+
+def test_onnx_graph_uses_genai_and_optimum_names(folder_artifact):
+    import onnx
+
+    m = onnx.load(str(folder_artifact("llama", "onnx", "fp32") / "model.onnx"), load_external_data=False)
+    inputs = {i.name for i in m.graph.input}
+    outputs = {o.name for o in m.graph.output}
+    assert {"input_ids", "attention_mask", "past_key_values.0.key", "past_key_values.1.value"} <= inputs
+    assert {"logits", "present.0.key", "present.1.value"} <= outputs
+    files = {p.name for p in folder_artifact("llama", "onnx", "fp32").iterdir()}
+    assert {"genai_config.json", "tokenizer.json", "edgeslm.json"} <= files
+
+
+@pytest.mark.parametrize("fmt, q8, q4", [("executorch", "8da8w", "8da4w"), ("onnx", "int8", "int4")])
+def test_quantized_load_and_track_reference(fmt, q8, q4, loaded, folder_artifact):
+    ref = TorchRunner(loaded("llama"))
+    ids = ref.tokenize("import os\nimport sys\n\ndef main(argv):\n    return 0\n" * 4)[:96]
+    kl = {}
+    for q in (q8, q4):
+        r = open_runner(folder_artifact("llama", fmt, q), threads=2)
+        acc = AccuracyAccumulator()
+        acc.add(ref.logits(ids), r.logits(ids), np.asarray(ids[1:]))
+        kl[q] = acc.result().mean_kl
+        r.close()
+    # random tiny models: 8-bit is near-lossless, 4-bit clearly lossier but far from garbage (~ln V)
+    assert 0 < kl[q8] < 0.02 and kl[q8] < kl[q4] < 1.0, kl
+    assert folder_artifact("llama", fmt, q4).stat() and _size(folder_artifact("llama", fmt, q4)) < _size(folder_artifact("llama", fmt, "fp32"))
+
+
+def _size(folder):
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.suffix in (".pte", ".onnx", ".data"))
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--format", "executorch", "--quant", "int4"], "unknown ExecuTorch quant type 'int4'"),
+        (["--format", "onnx", "--quant", "Q4_K_M"], "unknown ONNX quant type"),
+        (["--format", "executorch", "--group-size", "256"], "divides no layer"),
+        (["--format", "executorch", "--group-size", "48"], "--group-size 48"),
+        (["--format", "executorch", "--max-seq-len", "0"], "positive"),
+        (["--format", "executorch", "--max-seq-len", "100000"], "above what the model supports (512)"),
+        (["--format", "onnx", "--group-size", "32"], "does not apply to --format onnx"),
+    ],
+)
+def test_bad_export_options(cli, tiny, tmp_path, args, needle):
+    res = cli("export", tiny("llama"), *args, "-o", tmp_path / "out")
+    assert res.exit_code == 2, res.output
+    assert needle in res.stderr and "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt, victim", [("executorch", "model.pte"), ("onnx", "model.onnx")])
+def test_corrupt_artifact_is_refused_at_verify(cli, tiny, folder_artifact, tmp_path, fmt, victim):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(folder_artifact("llama", fmt, "fp32"), bad)
+    f = bad / victim
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 3])
+    res = cli("verify", bad, "--reference", tiny("llama"), "--target", "tests/data/loose-target.toml")
+    assert res.exit_code == 2, res.output
+    assert "could not load" in res.stderr and "Traceback" not in res.output
+
+
+def test_group_size_that_misses_some_layers_warns_and_names_them(tiny, tmp_path):
+    import warnings
+
+    from edgeslm.export import ExecuTorchConfig, export
+    from edgeslm.models.loader import open_checkpoint
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export(open_checkpoint(tiny("llama")), ExecuTorchConfig("8da4w", group_size=128, max_seq_len=64), tmp_path / "e")
+    msg = " ".join(str(w.message) for w in caught)
+    assert "stay fp32" in msg and "attention.wq/wk/wv (64)" in msg and "feed_forward.w2" not in msg
+
+
+def test_build_reports_every_format_in_one_table(cli, tiny, tmp_path):
+    out = tmp_path / "out"
+    res = cli("build", tiny("llama"), "--target", "tests/data/all-formats-target.toml", "-o", out, "--max-tokens", "256",
+              "--runs", "1")
+    assert res.exit_code == 0, res.output
+    rep = json.loads((out / "report.json").read_text())
+    assert [(a["format"], a["quant"]) for a in rep["artifacts"]] == [("gguf", "Q8_0"), ("executorch", "8da8w"), ("onnx", "int8")]
+    tokens = {a["data"]["tokens"] for a in rep["artifacts"]}
+    assert tokens == {256}  # same reference tokens for every format
+    for a in rep["artifacts"]:
+        assert a["accuracy"]["top1_agreement"] >= 0.8 and a["greedy_prefix_match"] >= 1
+        assert a["speed"]["decode_tps"] > 0 and a["speed"]["peak_rss_mib"] > 0
+    table = res.stdout
+    for label in ("gguf:Q8_0", "executorch:8da8w", "onnx:int8", "greedy", "tok ids", "p99 KL"):
+        assert label in table
+    assert {p.name for p in out.iterdir()} >= {"llama-Q8_0.gguf", "llama-executorch-8da8w", "llama-onnx-int8", "manifest.json"}
