@@ -199,8 +199,8 @@ _FORMAT_OPTIONS = {
 @click.option("--group-size", type=int, help="ExecuTorch 8da4w weight group: 32, 64, 128 or 256. [default: 32]")
 @click.option("--max-seq-len", type=int, help="ExecuTorch KV-cache length in tokens (prompt + generation). [default: 512]")
 @click.option("--quantize-embeddings", is_flag=True, default=None, help="ExecuTorch: quantize the embedding table too.")
-@click.option("--block-size", type=int, help="ONNX int4 block: 16, 32, 64, 128 or 256. [default: 32]")
-@click.option("--accuracy-level", type=int, help="ONNX int4 compute: 4 = int8 (fast on CPUs), 0 = fp32. [default: 4]")
+@click.option("--block-size", type=int, help="ONNX int8/int4 weights per scale: 16, 32, 64, 128 or 256. [default: 32]")
+@click.option("--accuracy-level", type=int, help="ONNX int8/int4 compute: 4 = int8 activations quantized at run time (fast on CPUs), 0 = fp32. [default: 4]")
 @click.option("--quantize-lm-head", is_flag=True, default=None, help="ONNX int4: quantize the output head too (smaller, less accurate).")
 def export(model: Path, fmt: str, quant: str | None, output: Path, **options) -> None:
     """Export a checkpoint to a device format.

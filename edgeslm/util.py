@@ -34,7 +34,17 @@ def captured_stderr() -> Iterator[CapturedText]:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, in MiB."""
+    """Peak resident set size of this process so far, in MiB.
+
+    On Linux this is VmHWM, which starts afresh at exec. ru_maxrss does not: a
+    child spawned by a large parent reports the parent's size as its peak.
+    """
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,6 +171,8 @@ class LoadedModel:
     ckpt: CheckpointDir
     model: "PreTrainedModel"
     tokenizer: "PreTrainedTokenizerFast"
+    # reference results by token ids, so verifying several artifacts computes each once
+    reference_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def spec(self) -> ModelSpec:

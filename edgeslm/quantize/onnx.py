@@ -1,8 +1,8 @@
 """ONNX quant types.
 
-int8: onnxruntime's dynamic quantization (int8 weights per channel, activations
-quantized at run time). int4: MatMulNBits block-wise weights from the
-onnxruntime-genai builder; accuracy_level 4 computes in int8.
+int8 and int4: MatMulNBits block-wise weights from the onnxruntime-genai
+builder; with accuracy_level 4 activations are quantized to int8 at run time
+(dynamically, per block) and the dot products run in int8.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ ONNX_QUANTS: dict[str, ONNXQuant] = {
     q.name: q
     for q in (
         ONNXQuant("fp32", 32, "reference precision; parity checks"),
-        ONNXQuant("int8", 8, "dynamic quantization: int8 weights per channel, int8 activations at run time"),
+        ONNXQuant("int8", 8, "MatMulNBits int8 weights (block 32), int8 activations quantized at run time"),
         ONNXQuant("int4", 4, "MatMulNBits block-wise int4 weights (onnxruntime-genai builder)"),
     )
 }

@@ -132,4 +132,8 @@ def text_runner_generate(path: Path, prompt: str, max_new_tokens: int) -> tuple[
         printed = out.read()
     text = printed.split(b"\nPyTorchObserver", 1)[0]
     s = stats[0]
-    return text, {"prompt_tokens": s.num_prompt_tokens, "generated_tokens": s.num_generated_tokens}
+    return text, {
+        "prompt_tokens": s.num_prompt_tokens, "generated_tokens": s.num_generated_tokens,
+        # the runner's own clock, in milliseconds
+        "prefill_ms": s.prompt_eval_end_ms - s.inference_start_ms, "decode_ms": s.inference_end_ms - s.prompt_eval_end_ms,
+    }

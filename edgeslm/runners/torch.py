@@ -30,9 +30,13 @@ class TorchRunner:
     def logits(self, ids: Sequence[int]) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
-            out = self.loaded.model(torch.tensor([list(ids)]), use_cache=False).logits  # (1, T, V)
-        return out[0].float().numpy()
+        key = ("logits", tuple(ids))
+        cache = self.loaded.reference_cache
+        if key not in cache:
+            with torch.inference_mode():
+                out = self.loaded.model(torch.tensor([list(ids)]), use_cache=False).logits  # (1, T, V)
+            cache[key] = out[0].float().numpy()
+        return cache[key]
 
     def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Generation:
         import torch

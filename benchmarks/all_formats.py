@@ -1,0 +1,127 @@
+"""Every format and quant type against PyTorch eager and llama.cpp Q4_K_M, in one run.
+
+    python benchmarks/all_formats.py [--model CKPT] [--threads 2] [--json out.json] [--png out.png]
+
+Without --model it builds a seeded random 33M-parameter Llama (hidden 512,
+8 layers, GQA 8/4, vocab 8192). Each artifact is timed in its own process
+with the method verify uses (128-token prompt, 128 greedy tokens, one warm-up,
+median of --runs); PyTorch eager runs in this process with a DynamicCache.
+
+"library path" rows: edgeslm's ExecuTorch export *is* ExecuTorch's LLM export
+(its Transformer, source transforms and XNNPACK lowering) and its ONNX int4 is
+onnxruntime-genai's builder, so those rows are the same artifacts. For int8,
+the builder's own weight-only int8 (-p int8) is timed beside edgeslm's dynamic
+int8, and for ExecuTorch the official C++ TextLLMRunner's own timer is
+reported beside edgeslm's Python-side timing of the same program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--png", type=Path)
+    args = ap.parse_args()
+
+    import torch
+
+    from edgeslm.export import ExecuTorchConfig, GGUFConfig, ONNXConfig, export
+    from edgeslm.export.onnx import _builder
+    from edgeslm.models.loader import load_model, open_checkpoint
+    from edgeslm.models.tiny import TinyConfig, build_tiny_model, default_training_text, train_tokenizer
+    from edgeslm.runners import measure_speed
+    from edgeslm.runners.executorch import text_runner_generate
+    from edgeslm.runners.torch import TorchRunner
+    from edgeslm.verify.throughput import measure_in_subprocess
+
+    work = Path(tempfile.mkdtemp(prefix="edgeslm-bench-all-"))
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    model = args.model
+    if model is None:
+        log("building a random 33M Llama ...")
+        cfg = TinyConfig(hidden_size=512, intermediate_size=1536, num_layers=8, num_heads=8, num_kv_heads=4,
+                         vocab_size=8192, init_std=0.02, max_position_embeddings=1024)
+        model = build_tiny_model(cfg, work / "model", tokenizer=train_tokenizer("gpt2", 8192, default_training_text()))
+    ckpt = open_checkpoint(model)
+    prompt = list(range(10, 138))
+
+    torch.set_num_threads(args.threads)
+    rows = {"pytorch eager fp32": measure_speed(TorchRunner(load_model(ckpt), threads=args.threads), prompt, 128, args.runs).to_dict()}
+    configs = {
+        "gguf Q8_0": GGUFConfig("Q8_0"), "gguf Q4_K_M": GGUFConfig("Q4_K_M"),
+        "executorch fp32": ExecuTorchConfig("fp32", max_seq_len=512), "executorch 8da8w": ExecuTorchConfig("8da8w", max_seq_len=512),
+        "executorch 8da4w": ExecuTorchConfig("8da4w", max_seq_len=512),
+        "onnx fp32": ONNXConfig("fp32"), "onnx int8": ONNXConfig("int8"), "onnx int4": ONNXConfig("int4"),
+    }
+    paths = {}
+    for name, cfg in configs.items():
+        log(f"exporting {name} ...")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            suffix = ".gguf" if name.startswith("gguf") else ""
+            paths[name] = export(ckpt, cfg, work / (name.replace(" ", "-") + suffix)).path
+    log("building onnxruntime-genai's weight-only int8 (library path) ...")
+    lib_int8 = work / "onnx-genai-int8"
+    _builder(ckpt.path, lib_int8, "int8", {"hf_token": "false"})
+    paths["onnx int8 (genai builder, weight-only)"] = lib_int8
+    for name, path in paths.items():
+        log(f"timing {name} ...")
+        rows[name] = measure_in_subprocess(path, args.threads, prompt, 128, args.runs).to_dict()
+        rows[name]["mib"] = sum(f.stat().st_size for f in ([path] if path.is_file() else path.rglob("*")) if f.is_file()) / (1 << 20)
+
+    # ExecuTorch's own C++ runner and clock, same program
+    text_prompt = "def main(argv):\n    " * 16
+    from executorch.extension.pybindings import portable_lib
+
+    portable_lib._unsafe_reset_threadpool(args.threads)
+    _, st = text_runner_generate(paths["executorch 8da4w"], text_prompt, 128)
+    _, st = text_runner_generate(paths["executorch 8da4w"], text_prompt, 128)
+    rows["executorch 8da4w (TextLLMRunner clock)"] = {
+        "prefill_tps": st["prompt_tokens"] / max(st["prefill_ms"], 1) * 1000,
+        "decode_tps": max(st["generated_tokens"] - 1, 1) / max(st["decode_ms"], 1) * 1000,
+    }
+
+    base, q4km = rows["pytorch eager fp32"], rows["gguf Q4_K_M"]
+    print(f"\n{ckpt.spec.num_params / 1e6:.1f}M params, {args.threads} threads, median of {args.runs}\n")
+    print(f"{'artifact':<42}{'MiB':>7}{'prefill t/s':>13}{'decode t/s':>12}{'x eager':>9}{'x Q4_K_M':>10}")
+    for name, r in rows.items():
+        r["decode_vs_pytorch"] = r["decode_tps"] / base["decode_tps"]
+        r["decode_vs_q4_k_m"] = r["decode_tps"] / q4km["decode_tps"]
+        print(f"{name:<42}{r.get('mib', 0):>7.1f}{r['prefill_tps']:>13.0f}{r['decode_tps']:>12.1f}"
+              f"{r['decode_vs_pytorch']:>8.2f}x{r['decode_vs_q4_k_m']:>9.2f}x")
+    out = {"params": ckpt.spec.num_params, "threads": args.threads, "runs": args.runs, "results": rows}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    if args.png:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = [n for n in rows if "clock" not in n]
+        fig, ax = plt.subplots(1, 2, figsize=(12, 5), dpi=100)
+        for a, key, title in ((ax[0], "decode_tps", "decode tokens/s"), (ax[1], "prefill_tps", "prefill tokens/s")):
+            a.barh(names, [rows[n][key] for n in names], color=["#888" if n.startswith("pytorch") else "#3a7" for n in names])
+            a.set_title(f"{title} ({args.threads} threads)")
+            a.invert_yaxis()
+            a.grid(axis="x", alpha=0.3)
+        ax[1].set_yticklabels([])
+        fig.suptitle(f"edgeslm: {ckpt.spec.num_params / 1e6:.1f}M-parameter Llama, median of {args.runs}")
+        fig.tight_layout()
+        fig.savefig(args.png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
