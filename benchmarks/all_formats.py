@@ -7,12 +7,13 @@ Without --model it builds a seeded random 33M-parameter Llama (hidden 512,
 with the method verify uses (128-token prompt, 128 greedy tokens, one warm-up,
 median of --runs); PyTorch eager runs in this process with a DynamicCache.
 
-"library path" rows: edgeslm's ExecuTorch export *is* ExecuTorch's LLM export
-(its Transformer, source transforms and XNNPACK lowering) and its ONNX int4 is
-onnxruntime-genai's builder, so those rows are the same artifacts. For int8,
-the builder's own weight-only int8 (-p int8) is timed beside edgeslm's dynamic
-int8, and for ExecuTorch the official C++ TextLLMRunner's own timer is
-reported beside edgeslm's Python-side timing of the same program.
+Library paths: edgeslm's ExecuTorch export *is* ExecuTorch's LLM export (its
+Transformer, source transforms and XNNPACK lowering) and its ONNX artifacts are
+onnxruntime-genai's builder output, so the library path produces the same
+files. For ExecuTorch, the official C++ TextLLMRunner's own timer is reported
+beside edgeslm's timing of the same program. ONNX int4 is timed twice: with the
+output head in fp32 (edgeslm's default) and quantized (--quantize-lm-head, the
+like-for-like comparison with Q4_K_M, whose output tensor is Q6_K).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ def main() -> int:
     import torch
 
     from edgeslm.export import ExecuTorchConfig, GGUFConfig, ONNXConfig, export
-    from edgeslm.export.onnx import _builder
     from edgeslm.models.loader import load_model, open_checkpoint
     from edgeslm.models.tiny import TinyConfig, build_tiny_model, default_training_text, train_tokenizer
     from edgeslm.runners import measure_speed
@@ -63,6 +63,7 @@ def main() -> int:
         "executorch fp32": ExecuTorchConfig("fp32", max_seq_len=512), "executorch 8da8w": ExecuTorchConfig("8da8w", max_seq_len=512),
         "executorch 8da4w": ExecuTorchConfig("8da4w", max_seq_len=512),
         "onnx fp32": ONNXConfig("fp32"), "onnx int8": ONNXConfig("int8"), "onnx int4": ONNXConfig("int4"),
+        "onnx int4 (quantized lm_head)": ONNXConfig("int4", quantize_lm_head=True),
     }
     paths = {}
     for name, cfg in configs.items():
@@ -70,11 +71,7 @@ def main() -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             suffix = ".gguf" if name.startswith("gguf") else ""
-            paths[name] = export(ckpt, cfg, work / (name.replace(" ", "-") + suffix)).path
-    log("building onnxruntime-genai's weight-only int8 (library path) ...")
-    lib_int8 = work / "onnx-genai-int8"
-    _builder(ckpt.path, lib_int8, "int8", {"hf_token": "false"})
-    paths["onnx int8 (genai builder, weight-only)"] = lib_int8
+            paths[name] = export(ckpt, cfg, work / (name.split(" (")[0].replace(" ", "-") + ("-qhead" if "lm_head" in name else "") + suffix)).path
     for name, path in paths.items():
         log(f"timing {name} ...")
         rows[name] = measure_in_subprocess(path, args.threads, prompt, 128, args.runs).to_dict()

@@ -176,3 +176,21 @@ def test_build_reports_every_format_in_one_table(cli, tiny, tmp_path):
     for label in ("gguf:Q8_0", "executorch:8da8w", "onnx:int8", "greedy", "tok ids", "p99 KL"):
         assert label in table
     assert {p.name for p in out.iterdir()} >= {"llama-Q8_0.gguf", "llama-executorch-8da8w", "llama-onnx-int8", "manifest.json"}
+
+
+def test_quantized_embeddings_option(tiny, loaded, folder_artifact, tmp_path):
+    from edgeslm.export import ExecuTorchConfig, export
+    from edgeslm.models.loader import open_checkpoint
+
+    art = export(open_checkpoint(tiny("llama")), ExecuTorchConfig("8da4w", max_seq_len=128, quantize_embeddings=True), tmp_path / "e")
+    plain = folder_artifact("llama", "executorch", "8da4w")
+    assert _size(art.path) < _size(plain)  # the 512 x 64 fp32 table became 4-bit
+    ref = TorchRunner(loaded("llama"))
+    ids = ref.tokenize("import os\nimport sys\n" * 6)[:64]
+    r = open_runner(art.path, threads=2)
+    try:
+        acc = AccuracyAccumulator()
+        acc.add(ref.logits(ids), r.logits(ids), np.asarray(ids[1:]))
+    finally:
+        r.close()
+    assert acc.result().mean_kl < 1.0

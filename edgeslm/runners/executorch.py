@@ -36,7 +36,9 @@ class ExecuTorchRunner:
     name = "executorch"
 
     def __init__(self, path: Path, threads: int = 4, **_options):
-        # the custom SDPA and cache ops must be registered before the program loads
+        # the custom SDPA/cache ops and the quantized kernels (4/8-bit embeddings)
+        # must be registered before the program loads
+        import executorch.kernels.quantized  # noqa: F401
         from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401
         from executorch.extension.pybindings import portable_lib
 
@@ -111,6 +113,7 @@ def text_runner_generate(path: Path, prompt: str, max_new_tokens: int) -> tuple[
     import sys
     import tempfile
 
+    import executorch.kernels.quantized  # noqa: F401
     from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401
     from executorch.extension.llm.runner import GenerationConfig, TextLLMRunner
 
