@@ -300,11 +300,11 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, kv
     target = load_target(target_name)
     text = _data(data)
     opts = _options(ctx_len, max_tokens, runs, kv_cache)
-    format_of(artifact)
     if not artifact.exists():
         from edgeslm.errors import ArtifactError
 
         raise ArtifactError(f"artifact {artifact} does not exist.")
+    format_of(artifact)
     progress(f"loading reference {reference}")
     ref = load_model(reference)
     report = do_verify(artifact, ref, target, text, options=opts, progress=progress)
@@ -431,16 +431,16 @@ def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_he
     from edgeslm.data import load_text
     from edgeslm.errors import UsageError
     from edgeslm.models.loader import open_checkpoint
-    from edgeslm.prune import PruneRequest
+    from edgeslm.prune import PruneRequest, resolve
     from edgeslm.prune.report import plan_rows
-    from edgeslm.prune.stage import plan_only, prune_checkpoint
+    from edgeslm.prune.stage import prune_checkpoint
 
     progress = _progress(time.perf_counter())
     ckpt = open_checkpoint(model)
     req = PruneRequest(drop_layers=drop_layers, layers=_parse_layers(layers_), ffn_dim=ffn_dim, num_heads=num_heads,
                        num_kv_heads=num_kv_heads, hidden_size=hidden_size, target_params=_parse_budget(target_params),
                        round_to=round_to)
-    plan = plan_only(ckpt, req)
+    plan = resolve(req, ckpt.spec)
     rows = plan_rows(ckpt.spec, plan)
     w = max(len(r[0]) for r in rows)
     click.echo(f"{'':<{w}}  {'before':>14}  {'after':>14}")

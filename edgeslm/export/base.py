@@ -104,6 +104,20 @@ def atomic_output(out: Path) -> Iterator[Path]:
 LINEAGE_FILE = "edgeslm.json"  # lineage written inside folder artifacts (ExecuTorch, ONNX)
 
 
+def check_output_folder(out: Path) -> None:
+    """Refuse a folder output that exists with content, or whose parent is missing or read-only.
+
+    Call it before expensive work; atomic_output_dir calls it again.
+    """
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"output directory {parent} is not writable.", hint="choose another -o location")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputPathError(f"{out} already exists and is not an empty folder.", hint="choose a new -o location")
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; rename it to ``out`` only if the block succeeds.
@@ -112,11 +126,8 @@ def atomic_output_dir(out: Path) -> Iterator[Path]:
     """
     import shutil
 
+    check_output_folder(out)
     parent = out.resolve().parent
-    if not parent.is_dir():
-        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputPathError(f"{out} already exists and is not an empty folder.", hint="choose a new -o location")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
     except OSError as e:

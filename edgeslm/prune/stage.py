@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -14,29 +11,13 @@ from typing import Callable
 from edgeslm import __version__
 from edgeslm.calibrate import make_calibration
 from edgeslm.data import TextSet
-from edgeslm.errors import OutputPathError
+from edgeslm.export.base import atomic_output_dir, check_output_folder, copy_tokenizer
 from edgeslm.models.loader import CheckpointDir, load_model
-from edgeslm.prune import PrunePlan, PruneRequest, prune, resolve, single_part_plans
+from edgeslm.prune import PruneRequest, prune, resolve, single_part_plans
 from edgeslm.prune.apply import choose, slice_model
 from edgeslm.prune.report import compare, rounded
 
-# Files copied unchanged from the source checkpoint.
-_COPY = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")
 RECORD = "prune_record.json"
-
-
-def check_output_dir(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputPathError(f"{out} already exists and is not empty.", hint="choose a new output directory")
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"mkdir -p {parent}")
-    if not os.access(parent, os.W_OK):
-        raise OutputPathError(f"{parent} is not writable.")
-
-
-def plan_only(ckpt: CheckpointDir, req: PruneRequest) -> PrunePlan:
-    return resolve(req, ckpt.spec)
 
 
 def prune_checkpoint(
@@ -57,7 +38,7 @@ def prune_checkpoint(
     import torch
 
     plan = resolve(req, ckpt.spec)
-    check_output_dir(out)
+    check_output_folder(out)  # before minutes of work, not after
     progress(f"loading {ckpt.name}")
     src = load_model(ckpt)
     dtype = next(src.model.parameters()).dtype
@@ -92,16 +73,8 @@ def prune_checkpoint(
         "prune_seconds": prune_s,
     }
     progress(f"writing {out}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent))
-    try:
+    with atomic_output_dir(out) as tmp:
         res.model.to(dtype).save_pretrained(tmp, safe_serialization=True)
-        for f in _COPY:
-            if (ckpt.path / f).is_file():
-                shutil.copyfile(ckpt.path / f, tmp / f)
+        copy_tokenizer(ckpt, tmp)
         (tmp / RECORD).write_text(json.dumps(record, indent=1))
-        if out.exists():
-            out.rmdir()  # checked empty above
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return record
