@@ -535,6 +535,54 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
     click.echo(f"held-out test perplexity {rec['test_ppl']:.2f} (unigram baseline {rec['unigram_test_ppl']:.1f}); wrote {output}")
 
 
+# --- distill ----------------------------------------------------------------
+
+
+@main.command()
+@click.option("--teacher", type=click.Path(path_type=Path), required=True, help="Teacher checkpoint.")
+@click.option("--student", type=click.Path(path_type=Path), required=True, help="Student checkpoint (e.g. from edgeslm prune); same tokenizer.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where the final student goes; run checkpoints in OUTPUT/run.")
+@click.option("--data", type=click.Path(path_type=Path), help="Training text (file, folder, JSONL). Default: stdlib train split.")
+@click.option("--max-steps", default=200, show_default=True)
+@click.option("--kd-weight", default=1.0, show_default=True, help="loss = W*KD + (1-W)*CE; 1 is pure distillation, 0 plain training.")
+@click.option("--loss", "kind", type=click.Choice(["forward", "reverse", "jsd"]), default="forward", show_default=True,
+              help="forward KL(teacher||student), reverse KL, or generalised JSD (TRL's GKD).")
+@click.option("--beta", default=0.5, show_default=True, help="JSD interpolation: 0 = forward KL, 1 = reverse KL.")
+@click.option("--temperature", default=1.0, show_default=True)
+@click.option("--seq-len", default=256, show_default=True)
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--bf16/--no-bf16", default=False, show_default=True, help="bf16 autocast (fp32 master weights).")
+@click.option("--resume", is_flag=True, help="Continue OUTPUT/run/last exactly (same batches, same loss curve).")
+def distill(teacher, student, output, data, max_steps, kd_weight, kind, beta, temperature, seq_len, batch_size, lr, seed, bf16, resume):
+    """Distill a student from the teacher's logits on your data (or the stdlib corpus).
+
+    Uses edgeslm's training loop: AdamW, warm-up + cosine decay, clipping,
+    checkpoints every 100 steps and exact --resume. Writes the final student
+    as a Hugging Face checkpoint with distill.json (hashes, recipe, losses).
+    """
+    from edgeslm.corpus import stdlib_corpus
+    from edgeslm.data import load_text
+    from edgeslm.distill import DistillConfig, distill_checkpoints
+    from edgeslm.distill.losses import KDConfig
+    from edgeslm.models.loader import open_checkpoint
+    from edgeslm.train.loop import TrainConfig
+
+    cfg = DistillConfig(KDConfig(kind, temperature, beta), kd_weight)
+    tcfg = TrainConfig(max_steps=max_steps, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=seed, bf16=bf16,
+                       warmup_steps=min(50, max(1, max_steps // 10)))
+    t, s = open_checkpoint(teacher), open_checkpoint(student)
+    if data is None:
+        corpus = stdlib_corpus()
+        train_text, val_text = corpus.splits["train"], corpus.splits["validation"]
+    else:
+        train_text = load_text(data)
+        val_text = train_text
+    res = distill_checkpoints(t, s, output, train_text, val_text, cfg, tcfg, resume=resume, progress=_progress(time.perf_counter()))
+    click.echo(f"wrote {output}: final loss {res.loss[-1]:.4f}, validation CE {res.eval_loss[-1]:.4f} nats/token")
+
+
 # --- make-tiny -----------------------------------------------------------------
 
 
