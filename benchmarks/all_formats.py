@@ -43,6 +43,7 @@ def main() -> int:
     from edgeslm.runners import measure_speed
     from edgeslm.runners.executorch import text_runner_generate
     from edgeslm.runners.torch import TorchRunner
+    from edgeslm.util import path_size
     from edgeslm.verify.throughput import measure_in_subprocess
 
     work = Path(tempfile.mkdtemp(prefix="edgeslm-bench-all-"))
@@ -75,7 +76,7 @@ def main() -> int:
     for name, path in paths.items():
         log(f"timing {name} ...")
         rows[name] = measure_in_subprocess(path, args.threads, prompt, 128, args.runs).to_dict()
-        rows[name]["mib"] = sum(f.stat().st_size for f in ([path] if path.is_file() else path.rglob("*")) if f.is_file()) / (1 << 20)
+        rows[name]["mib"] = path_size(path) / (1 << 20)
 
     # ExecuTorch's own C++ runner and clock, same program
     text_prompt = "def main(argv):\n    " * 16

@@ -465,6 +465,19 @@ def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_he
     click.echo(f"\nwrote {output} ({rec['params']['after']:,} parameters, {rec['params']['after'] / rec['params']['before']:.0%} of the source)")
 
 
+def _training_opts(max_steps: int, lr: float, bf16: bool):
+    """The loop's flags, shared by `train` and `distill`; each command keeps its own defaults."""
+    return [
+        click.option("--max-steps", default=max_steps, show_default=True),
+        click.option("--batch-size", default=16, show_default=True, help="Sequences per step."),
+        click.option("--seq-len", default=256, show_default=True, help="Tokens per sequence."),
+        click.option("--lr", default=lr, show_default=True, help="Peak learning rate (warm-up, then cosine decay)."),
+        click.option("--seed", default=0, show_default=True),
+        click.option("--bf16/--no-bf16", default=bf16, show_default=True, help="bf16 autocast (fp32 master weights)."),
+        click.option("--resume", is_flag=True, help="Continue OUTPUT/run/last exactly (same batches, same loss curve)."),
+    ]
+
+
 # --- data ------------------------------------------------------------------
 
 
@@ -511,13 +524,7 @@ def data_show(name: str, model: Path | None) -> None:
 @click.option("--kv-heads", default=2, show_default=True)
 @click.option("--ffn", default=1536, show_default=True, help="MLP intermediate size.")
 @click.option("--vocab", default=8192, show_default=True, help="BPE vocabulary trained on the train split.")
-@click.option("--max-steps", default=1200, show_default=True)
-@click.option("--batch-size", default=16, show_default=True)
-@click.option("--seq-len", default=256, show_default=True)
-@click.option("--lr", default=3e-3, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--bf16/--no-bf16", default=True, show_default=True, help="bf16 autocast (fp32 master weights).")
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/run/last exactly (same batches, same curve).")
+@_with(_training_opts(max_steps=1200, lr=3e-3, bf16=True))
 def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, batch_size, seq_len, lr, seed, bf16, resume):
     """Train a small Llama from scratch on the stdlib corpus: the demo-teacher recipe.
 
@@ -543,18 +550,12 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
 @click.option("--student", type=click.Path(path_type=Path), required=True, help="Student checkpoint (e.g. from edgeslm prune); same tokenizer.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where the final student goes; run checkpoints in OUTPUT/run.")
 @click.option("--data", type=click.Path(path_type=Path), help="Training text (file, folder, JSONL). Default: stdlib train split.")
-@click.option("--max-steps", default=200, show_default=True)
 @click.option("--kd-weight", default=1.0, show_default=True, help="loss = W*KD + (1-W)*CE; 1 is pure distillation, 0 plain training.")
 @click.option("--loss", "kind", type=click.Choice(["forward", "reverse", "jsd"]), default="forward", show_default=True,
               help="forward KL(teacher||student), reverse KL, or generalised JSD (TRL's GKD).")
 @click.option("--beta", default=0.5, show_default=True, help="JSD interpolation: 0 = forward KL, 1 = reverse KL.")
 @click.option("--temperature", default=1.0, show_default=True)
-@click.option("--seq-len", default=256, show_default=True)
-@click.option("--batch-size", default=16, show_default=True)
-@click.option("--lr", default=1e-3, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--bf16/--no-bf16", default=False, show_default=True, help="bf16 autocast (fp32 master weights).")
-@click.option("--resume", is_flag=True, help="Continue OUTPUT/run/last exactly (same batches, same loss curve).")
+@_with(_training_opts(max_steps=200, lr=1e-3, bf16=False))
 def distill(teacher, student, output, data, max_steps, kd_weight, kind, beta, temperature, seq_len, batch_size, lr, seed, bf16, resume):
     """Distill a student from the teacher's logits on your data (or the stdlib corpus).
 

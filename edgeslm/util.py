@@ -33,6 +33,14 @@ def captured_stderr() -> Iterator[CapturedText]:
             out.text = tmp.read().decode("utf-8", "replace")
 
 
+def path_size(path) -> int:
+    """Bytes in a file, or in every file under a folder."""
+    from pathlib import Path
+
+    p = Path(path)
+    return p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
 def peak_rss_mib() -> float:
     """Peak resident set size of this process so far, in MiB.
 

@@ -26,9 +26,9 @@ class Artifact:
 
     @property
     def size_bytes(self) -> int:
-        if self.path.is_dir():
-            return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
-        return self.path.stat().st_size
+        from edgeslm.util import path_size
+
+        return path_size(self.path)
 
 
 C = TypeVar("C")

@@ -9,7 +9,6 @@ them would still match the reference.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,8 +182,3 @@ def build_tiny_model(cfg: TinyConfig, out_dir: str | Path, tokenizer=None) -> Pa
     GenerationConfig(bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id).save_pretrained(out)
     return out
 
-
-if __name__ == "__main__":  # python -m edgeslm.models.tiny OUT [family] [hidden] [layers]
-    a = sys.argv[1:]
-    cfg = TinyConfig(family=a[1] if len(a) > 1 else "llama")
-    print(build_tiny_model(cfg, a[0]))

@@ -18,6 +18,7 @@ from edgeslm.models.loader import LoadedModel
 from edgeslm.runners.base import format_of, open_runner
 from edgeslm.runners.torch import TorchRunner
 from edgeslm.targets import ArtifactSpec, Gates, Target
+from edgeslm.util import path_size
 from edgeslm.verify.accuracy import AccuracyAccumulator
 from edgeslm.verify.report import TokenizerParity, VerifyReport, check_gates
 from edgeslm.verify.throughput import BYTES_PER_TOKEN, measure_in_subprocess, roofline_decode_tps
@@ -114,7 +115,7 @@ def verify(
     prompt = (ids * (opt.prompt_tokens // len(ids) + 1))[: opt.prompt_tokens]
     progress(f"timing {opt.runs} runs of {opt.prompt_tokens}+{opt.new_tokens} tokens at {target.threads} threads")
     speed = measure_in_subprocess(artifact, target.threads, prompt, opt.new_tokens, opt.runs)
-    size = artifact.stat().st_size if artifact.is_file() else sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file())
+    size = path_size(artifact)
     report = VerifyReport(
         artifact=str(artifact),
         format=fmt,
