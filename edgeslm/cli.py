@@ -42,6 +42,22 @@ def _progress(start: float):
     return show
 
 
+def _step_bar(start: float):
+    """Progress for the training loop: a live bar on a terminal, a line every 10 steps in a log."""
+    tty = sys.stderr.isatty()
+
+    def show(i) -> None:
+        line = (f"step {i.step}/{i.max_steps}  loss {i.loss:.4f}  lr {i.lr:.2e}  {i.tokens_per_s:,.0f} tok/s  "
+                f"eta {i.eta_s / 60:.1f} min")
+        if tty:
+            filled = int(24 * i.step / i.max_steps)
+            click.echo(f"\r[{'#' * filled}{'.' * (24 - filled)}] {line}", nl=i.step == i.max_steps, err=True)
+        elif i.step % 10 == 0 or i.step == i.max_steps:
+            click.echo(f"[{time.perf_counter() - start:6.1f}s] {line}", err=True)
+
+    return show
+
+
 def _showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
     click.secho(f"warning: {message}", fg="yellow", err=True)
 
@@ -468,8 +484,13 @@ def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_he
 def _training_opts(max_steps: int, lr: float, bf16: bool):
     """The loop's flags, shared by `train` and `distill`; each command keeps its own defaults."""
     return [
-        click.option("--max-steps", default=max_steps, show_default=True),
-        click.option("--batch-size", default=16, show_default=True, help="Sequences per step."),
+        click.option("--max-steps", default=max_steps, show_default=True, help="Optimizer steps."),
+        click.option("--batch-size", default=16, show_default=True,
+                     help="Sequences per optimizer step, in total over --grad-accum and torchrun processes."),
+        click.option("--grad-accum", default=1, show_default=True,
+                     help="Split each step into this many micro-batches: less memory, same result."),
+        click.option("--eval-every", default=100, show_default=True, help="Steps between held-out evaluations."),
+        click.option("--ckpt-every", default=100, show_default=True, help="Steps between checkpoints (OUTPUT/run/last)."),
         click.option("--seq-len", default=256, show_default=True, help="Tokens per sequence."),
         click.option("--lr", default=lr, show_default=True, help="Peak learning rate (warm-up, then cosine decay)."),
         click.option("--seed", default=0, show_default=True),
@@ -525,7 +546,8 @@ def data_show(name: str, model: Path | None) -> None:
 @click.option("--ffn", default=1536, show_default=True, help="MLP intermediate size.")
 @click.option("--vocab", default=8192, show_default=True, help="BPE vocabulary trained on the train split.")
 @_with(_training_opts(max_steps=1200, lr=3e-3, bf16=True))
-def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, batch_size, seq_len, lr, seed, bf16, resume):
+def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, batch_size, grad_accum, eval_every, ckpt_every,
+          seq_len, lr, seed, bf16, resume):
     """Train a small Llama from scratch on the stdlib corpus: the demo-teacher recipe.
 
     Reports tokens/s and ETA as it goes, checkpoints every 100 steps to
@@ -537,8 +559,10 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
 
     mc = TeacherConfig(hidden_size=hidden_size, intermediate_size=ffn, num_layers=layers, num_heads=heads,
                        num_kv_heads=kv_heads, vocab_size=vocab)
-    tc = TrainConfig(max_steps=max_steps, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=seed, bf16=bf16)
-    rec = train_teacher(output, mc, tc, resume=resume, progress=_progress(time.perf_counter()))
+    tc = TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, eval_every=eval_every,
+                     ckpt_every=ckpt_every, seq_len=seq_len, lr=lr, seed=seed, bf16=bf16)
+    start = time.perf_counter()
+    rec = train_teacher(output, mc, tc, resume=resume, progress=_progress(start), on_step=_step_bar(start))
     click.echo(f"held-out test perplexity {rec['test_ppl']:.2f} (unigram baseline {rec['unigram_test_ppl']:.1f}); wrote {output}")
 
 
@@ -550,38 +574,85 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
 @click.option("--student", type=click.Path(path_type=Path), required=True, help="Student checkpoint (e.g. from edgeslm prune); same tokenizer.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where the final student goes; run checkpoints in OUTPUT/run.")
 @click.option("--data", type=click.Path(path_type=Path), help="Training text (file, folder, JSONL). Default: stdlib train split.")
+@click.option("--eval-data", type=click.Path(path_type=Path),
+              help="Held-out text. Default: the stdlib validation split, or the last 5% of --data.")
 @click.option("--kd-weight", default=1.0, show_default=True, help="loss = W*KD + (1-W)*CE; 1 is pure distillation, 0 plain training.")
 @click.option("--loss", "kind", type=click.Choice(["forward", "reverse", "jsd"]), default="forward", show_default=True,
               help="forward KL(teacher||student), reverse KL, or generalised JSD (TRL's GKD).")
 @click.option("--beta", default=0.5, show_default=True, help="JSD interpolation: 0 = forward KL, 1 = reverse KL.")
-@click.option("--temperature", default=1.0, show_default=True)
+@click.option("--temperature", default=1.0, show_default=True, help="Softens both distributions; the loss is scaled by T^2.")
+@click.option("--hidden-weight", default=0.0, show_default=True,
+              help="Add this weight x hidden-state matching (pruned students: layers and channels from prune_record.json).")
+@click.option("--hidden-loss", type=click.Choice(["cosine", "mse"]), default="cosine", show_default=True)
+@click.option("--layer-map", help="STUDENT:TEACHER block pairs to match, e.g. 0:0,1:2 (default: from prune_record.json).")
+@click.option("--cache-teacher", type=click.Path(path_type=Path),
+              help="Teacher top-k cache folder: filled on first use, then training runs with no teacher in memory.")
+@click.option("--top-k", default=64, show_default=True, help="Teacher tokens kept per position in --cache-teacher.")
+@click.option("--generate", is_flag=True, help="Sequence-level KD: the teacher writes continuations of prompts from --data "
+              "(JSONL \"prompt\" fields, or text prefixes); the student trains on them.")
+@click.option("--num-prompts", default=256, show_default=True, help="--generate: prompts to continue.")
+@click.option("--prompt-tokens", default=32, show_default=True, help="--generate: prefix length taken from plain text.")
+@click.option("--max-new-tokens", default=128, show_default=True, help="--generate: continuation length.")
+@click.option("--gen-temperature", default=0.8, show_default=True, help="--generate: sampling temperature (0: greedy).")
+@click.option("--fsdp", is_flag=True, help="Under torchrun: shard parameters, gradients and optimizer state (FSDP2) instead of DDP.")
+@click.option("--json", "json_out", metavar="PATH", help="Also write the result as JSON ('-' for stdout).")
 @_with(_training_opts(max_steps=200, lr=1e-3, bf16=False))
-def distill(teacher, student, output, data, max_steps, kd_weight, kind, beta, temperature, seq_len, batch_size, lr, seed, bf16, resume):
+def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, temperature, hidden_weight, hidden_loss, layer_map,
+            cache_teacher, top_k, generate, num_prompts, prompt_tokens, max_new_tokens, gen_temperature, fsdp, json_out,
+            max_steps, batch_size, grad_accum, eval_every, ckpt_every, seq_len, lr, seed, bf16, resume):
     """Distill a student from the teacher's logits on your data (or the stdlib corpus).
 
-    Uses edgeslm's training loop: AdamW, warm-up + cosine decay, clipping,
-    checkpoints every 100 steps and exact --resume. Writes the final student
-    as a Hugging Face checkpoint with distill.json (hashes, recipe, losses).
+    \b
+      edgeslm distill --teacher T --student S -o OUT --max-steps 400
+      edgeslm distill ... --cache-teacher cache/   # teacher paid once, then off-line
+      torchrun --nproc-per-node 2 -m edgeslm distill ...   # data-parallel
+
+    Uses edgeslm's training loop: AdamW, warm-up + cosine decay, gradient
+    accumulation, clipping, checkpoints and exact --resume. Every
+    --eval-every steps it measures, on held-out text, KL to the teacher,
+    student perplexity, top-1 agreement with the teacher and next-token
+    accuracy. Writes the final student as a Hugging Face checkpoint with
+    distill.json (hashes, recipe, curves) and loss.png.
     """
     from edgeslm.corpus import stdlib_corpus
     from edgeslm.data import load_text
     from edgeslm.distill import DistillConfig, distill_checkpoints
+    from edgeslm.distill.generate import GenerateConfig, jsonl_prompts
+    from edgeslm.distill.hidden import plan_hidden_match
     from edgeslm.distill.losses import KDConfig
     from edgeslm.models.loader import open_checkpoint
+    from edgeslm.train.dist import from_env
     from edgeslm.train.loop import TrainConfig
 
-    cfg = DistillConfig(KDConfig(kind, temperature, beta), kd_weight)
-    tcfg = TrainConfig(max_steps=max_steps, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=seed, bf16=bf16,
-                       warmup_steps=min(50, max(1, max_steps // 10)))
+    tcfg = TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, seq_len=seq_len, lr=lr, seed=seed,
+                       bf16=bf16, eval_every=eval_every, ckpt_every=ckpt_every, warmup_steps=min(50, max(1, max_steps // 10)))
     t, s = open_checkpoint(teacher), open_checkpoint(student)
+    hidden = plan_hidden_match(s.path, s.spec, t.spec, hidden_weight, hidden_loss, layer_map) if hidden_weight > 0 else None
+    cfg = DistillConfig(KDConfig(kind, temperature, beta), kd_weight, hidden, top_k)
+    gen = GenerateConfig(num_prompts, prompt_tokens, max_new_tokens, gen_temperature, seed) if generate else None
     if data is None:
         corpus = stdlib_corpus()
         train_text, val_text = corpus.splits["train"], corpus.splits["validation"]
     else:
         train_text = load_text(data)
-        val_text = train_text
-    res = distill_checkpoints(t, s, output, train_text, val_text, cfg, tcfg, resume=resume, progress=_progress(time.perf_counter()))
-    click.echo(f"wrote {output}: final loss {res.loss[-1]:.4f}, validation CE {res.eval_loss[-1]:.4f} nats/token")
+        val_text = None
+    if eval_data is not None:
+        val_text = load_text(eval_data)
+    prompts = jsonl_prompts(data) if generate and data is not None else None
+    dist = from_env(fsdp)
+    start = time.perf_counter()
+    res = distill_checkpoints(t, s, output, train_text, val_text, cfg, tcfg, cache_dir=cache_teacher, generate=gen,
+                              prompts=prompts, resume=resume, progress=_progress(start), on_step=_step_bar(start), dist=dist)
+    if not dist.is_main:
+        return
+    last = res.evals[-1]
+    click.echo(f"\n{'step':>6}{'train loss':>12}{'KL to teacher':>15}{'ppl':>9}{'top-1 agree':>13}{'next-token acc':>16}")
+    for e in res.evals:
+        loss = res.loss[res.steps.index(e["step"])] if e["step"] in res.steps else float("nan")
+        click.echo(f"{e['step']:>6}{loss:>12.4f}{e['kl']:>15.4f}{e['ppl']:>9.2f}{e['top1']:>13.1%}{e['acc']:>16.1%}")
+    click.echo(f"\nwrote {output} (final held-out KL {last['kl']:.4f}, ppl {last['ppl']:.2f}; "
+               f"{res.tokens_per_s:,.0f} training tokens/s)")
+    _emit_json({"output": str(output), "final": last, "evals": res.evals, "tokens_per_s": res.tokens_per_s}, json_out)
 
 
 # --- make-tiny -----------------------------------------------------------------

@@ -46,6 +46,10 @@ class DataError(EdgeSLMError):
     """Evaluation or calibration data that is empty, binary or malformed."""
 
 
+class CacheError(EdgeSLMError):
+    """A teacher-logit cache that is incomplete, corrupt, or built for something else."""
+
+
 class ExportError(EdgeSLMError):
     """An export that cannot be produced for this model, format and quant type."""
 

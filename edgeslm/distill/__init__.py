@@ -1,14 +1,19 @@
 """Knowledge distillation: train a student on the teacher's soft targets.
 
     loss = kd_weight * KD(student, teacher) + (1 - kd_weight) * CE(student, data)
+           [+ hidden_weight * hidden-state matching, for pruned students]
 
 It runs on edgeslm's training loop (edgeslm.train.loop): AdamW with warm-up and
-cosine decay, clipping, bf16 autocast, atomic checkpoints and exact resume.
-The teacher runs in the same process, in eval mode, without gradients.
+cosine decay, gradient accumulation, clipping, bf16 autocast, atomic
+checkpoints, exact resume and torchrun data parallelism. The teacher is either
+online (same process, eval mode, no gradients) or a top-k cache on disk
+(edgeslm.distill.cache), in which case it is never loaded during training.
+Online and cached runs see the same windows in the same order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,41 +22,136 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import torch
+import torch.nn.functional as F
+
 from edgeslm.data import TextSet
-from edgeslm.distill.losses import KDConfig, kd_loss
+from edgeslm.distill.cache import TeacherCache, build_cache, open_cache
+from edgeslm.distill.generate import GenerateConfig, generate_stream, text_prompts
+from edgeslm.distill.hidden import HiddenMatch, hidden_loss
+from edgeslm.distill.losses import KDConfig, coarse_student, coarse_teacher, kd_loss, kd_loss_topk
 from edgeslm.errors import DataError, TokenizerError, UsageError
 from edgeslm.models.loader import CheckpointDir, load_model
-from edgeslm.train.loop import TrainConfig, TrainResult, train
+from edgeslm.train.batches import Batch, WindowSet, eval_windows, window_starts
+from edgeslm.train.dist import Dist
+from edgeslm.train.loop import StepInfo, TrainConfig, TrainResult, train
 
 RECORD = "distill.json"
+LOSS_PNG = "loss.png"
+HOLDOUT = 0.05  # share of --data held out for evaluation when no --eval-data is given
 
 
 @dataclass(frozen=True)
 class DistillConfig:
     kd: KDConfig = KDConfig()
     kd_weight: float = 1.0  # 1: pure distillation; 0: plain cross-entropy training
+    hidden: HiddenMatch | None = None
+    top_k: int = 64  # teacher cache only
 
     def __post_init__(self) -> None:
         if not 0 <= self.kd_weight <= 1:
             raise UsageError(f"--kd-weight must be in [0, 1], not {self.kd_weight}")
+        if self.top_k < 1:
+            raise UsageError(f"--top-k must be at least 1, not {self.top_k}")
+
+
+# --- losses ----------------------------------------------------------------------
 
 
 def make_loss(teacher, cfg: DistillConfig) -> Callable:
-    """loss_fn(student, batch) for the training loop; batch is (B, T+1) token ids."""
-    import torch
-    import torch.nn.functional as F
+    """loss_fn(student, batch) with the teacher online; batch["tokens"] is (B, T+1)."""
+    hm = cfg.hidden if cfg.hidden is not None and cfg.hidden.weight > 0 else None
 
-    def loss_fn(student, batch):
-        inputs, targets = batch[:, :-1], batch[:, 1:]
-        s = student(inputs).logits.flatten(0, 1)  # (B*T, V)
-        ce = F.cross_entropy(s.float(), targets.flatten())
-        if cfg.kd_weight == 0:
-            return ce
-        with torch.no_grad():
-            t = teacher(inputs).logits.flatten(0, 1)
-        return cfg.kd_weight * kd_loss(s, t, cfg.kd) + (1 - cfg.kd_weight) * ce
+    def loss_fn(student, batch: Batch):
+        tokens = batch["tokens"]
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]
+        out = student(inputs, output_hidden_states=hm is not None)
+        s = out.logits.flatten(0, 1)  # (B*T, V)
+        loss = (1 - cfg.kd_weight) * F.cross_entropy(s.float(), targets.flatten()) if cfg.kd_weight < 1 else 0.0
+        if cfg.kd_weight > 0 or hm is not None:
+            with torch.no_grad():
+                t_out = teacher(inputs, output_hidden_states=hm is not None)
+            if cfg.kd_weight > 0:
+                loss = loss + cfg.kd_weight * kd_loss(s, t_out.logits.flatten(0, 1), cfg.kd)
+            if hm is not None:
+                loss = loss + hm.weight * hidden_loss(out.hidden_states, t_out.hidden_states, hm)
+        return loss
 
     return loss_fn
+
+
+def make_cached_loss(cfg: DistillConfig) -> Callable:
+    """loss_fn(student, batch) against a teacher cache: batch adds topk_idx/topk_logp (B, T, k), rest_logp (B, T)."""
+
+    def loss_fn(student, batch: Batch):
+        tokens = batch["tokens"]
+        s = student(tokens[:, :-1]).logits.flatten(0, 1)  # (B*T, V)
+        loss = (1 - cfg.kd_weight) * F.cross_entropy(s.float(), tokens[:, 1:].flatten()) if cfg.kd_weight < 1 else 0.0
+        if cfg.kd_weight > 0:
+            loss = loss + cfg.kd_weight * kd_loss_topk(
+                s, batch["topk_idx"].flatten(0, 1), batch["topk_logp"].flatten(0, 1), batch["rest_logp"].flatten(), cfg.kd)
+        return loss
+
+    return loss_fn
+
+
+# --- evaluation --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistillEval:
+    """Held-out sums: student cross-entropy ("ce") and next-token accuracy ("acc"), KL(teacher || student)
+    at temperature 1 ("kl") and top-1 agreement with the teacher ("top1")."""
+
+    windows: torch.Tensor  # (N, T+1)
+    teacher: torch.nn.Module
+    batch_size: int = 16
+
+    def teacher_logp(self, rows: slice, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.teacher(x).logits.float(), -1)  # (b, T, V)
+
+    @torch.no_grad()
+    def __call__(self, model, shard: slice) -> dict[str, float]:
+        out = dict.fromkeys(("ce", "acc", "kl", "top1", "tokens"), 0.0)
+        idx = np.arange(len(self.windows))[shard]
+        for i in range(0, len(idx), self.batch_size):
+            rows = slice(int(idx[i]), int(idx[min(i + self.batch_size, len(idx)) - 1]) + 1)
+            w = self.windows[rows]
+            x, target = w[:, :-1], w[:, 1:]
+            ls = torch.log_softmax(model(x).logits.float(), -1)  # (b, T, V)
+            out["ce"] += float(-ls.gather(-1, target.unsqueeze(-1)).sum())
+            out["acc"] += float((ls.argmax(-1) == target).sum())
+            kl, t_top1 = self.against_teacher(rows, x, ls)
+            out["kl"] += float(kl.sum())
+            out["top1"] += float((ls.argmax(-1) == t_top1).sum())
+            out["tokens"] += target.numel()
+        return out
+
+    def against_teacher(self, rows: slice, x: torch.Tensor, ls: torch.Tensor):
+        """Per-position KL(teacher || student) (b, T) and the teacher's top-1 token (b, T)."""
+        lt = self.teacher_logp(rows, x)
+        return (lt.exp() * (lt - ls)).sum(-1), lt.argmax(-1)
+
+
+@dataclass(frozen=True)
+class CachedEval(DistillEval):
+    """DistillEval against the cache's validation split: KL over top-k + rest bins (a lower bound)."""
+
+    teacher: None = None
+    cache: dict | None = None  # the cache's validation arrays
+    temperature: float = 1.0  # the cache's: its log-probs are at this temperature
+
+    def against_teacher(self, rows: slice, x: torch.Tensor, ls: torch.Tensor):
+        c = self.cache
+        idx = torch.from_numpy(np.asarray(c["topk_idx"][rows]).astype(np.int64))  # (b, T, k)
+        lt = coarse_teacher(torch.from_numpy(np.asarray(c["topk_logp"][rows])), torch.from_numpy(np.asarray(c["rest_logp"][rows])))
+        # log_softmax(ls / T) == log_softmax(logits / T): compare at the cache's temperature
+        lsc = coarse_student(ls.flatten(0, 1), idx.flatten(0, 1), self.temperature).view_as(lt)
+        return (lt.exp() * (lt - lsc)).sum(-1), idx[..., 0]
+
+
+# --- checks and data ------------------------------------------------------------------
 
 
 def check_pair(teacher: CheckpointDir, student: CheckpointDir) -> list[str]:
@@ -73,59 +173,219 @@ def check_pair(teacher: CheckpointDir, student: CheckpointDir) -> list[str]:
     return notes
 
 
+@dataclass(frozen=True)
+class DistillData:
+    """The windows a run trains and evaluates on, and where they came from."""
+
+    train: np.ndarray  # (M, T+1) int64
+    validation: np.ndarray  # (N, T+1) int64
+    sources: dict
+
+    @property
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.train, self.validation):
+            h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+        return h.hexdigest()
+
+
+def encode(tokenizer, text: TextSet) -> np.ndarray:
+    return np.asarray(tokenizer.encode(text.text, add_special_tokens=False), dtype=np.int64)
+
+
+def split_text(tokenizer, train_text: TextSet, val_text: TextSet | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Token ids for training and held-out evaluation; without ``val_text`` the last 5% of the data is held out."""
+    ids = encode(tokenizer, train_text)
+    sources = {"train": train_text.source, "train_sha256": train_text.sha256}
+    if val_text is None:
+        cut = int(len(ids) * (1 - HOLDOUT))
+        ids, val = ids[:cut], ids[cut:]
+        sources["validation"] = f"last {HOLDOUT:.0%} of the training data"
+    else:
+        val = encode(tokenizer, val_text)
+        sources.update(validation=val_text.source, validation_sha256=val_text.sha256)
+    return ids, val, sources
+
+
+def prepare_data(train_ids: np.ndarray, val_ids: np.ndarray, sources: dict, tcfg: TrainConfig) -> DistillData:
+    """min(all, max_steps x batch_size) seeded non-overlapping training windows, and eval_batches x batch_size
+    held-out ones. Raises DataError when there is too little text."""
+    need = tcfg.seq_len + 1
+    if len(train_ids) < need or len(val_ids) < need:
+        raise DataError(
+            f"{sources['train']} gives {len(train_ids):,} training and {len(val_ids):,} held-out tokens; --seq-len "
+            f"{tcfg.seq_len} needs at least {need} of each.",
+            hint="give more text with --data (or --eval-data), or lower --seq-len")
+    starts = window_starts(len(train_ids), tcfg.seq_len, tcfg.max_steps * tcfg.batch_size, seed=tcfg.seed)
+    train = np.stack([train_ids[s : s + need] for s in starts])
+    validation = eval_windows(val_ids, tcfg.seq_len, tcfg.eval_batches * tcfg.batch_size).numpy()
+    return DistillData(train, validation, sources)
+
+
+# --- the stage ------------------------------------------------------------------------
+
+
+def _final_student(model, dist: Dist):
+    """The trained student as one unsharded model (a collective under FSDP: every rank calls it)."""
+    if not dist.fsdp:
+        return model
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    fresh = AutoModelForCausalLM.from_config(model.config)
+    fresh.load_state_dict(sd, strict=False)  # tied heads may be listed once
+    fresh.tie_weights()
+    return fresh
+
+
 def distill_checkpoints(
     teacher_ckpt: CheckpointDir,
     student_ckpt: CheckpointDir,
     out: Path,
     train_text: TextSet,
-    val_text: TextSet,
+    val_text: TextSet | None,
     cfg: DistillConfig,
     tcfg: TrainConfig,
     *,
+    cache_dir: Path | None = None,
+    generate: GenerateConfig | None = None,
+    prompts: list[str] | None = None,
     resume: bool = False,
     progress: Callable[[str], None] = print,
+    on_step: Callable[[StepInfo], None] | None = None,
+    dist: Dist = Dist(),
 ) -> TrainResult:
-    """Distill and write the final student to ``out`` (run checkpoints in ``out/run``)."""
-    import numpy as np
+    """Distill and write the final student, distill.json and loss.png to ``out`` (run checkpoints in ``out/run``).
 
+    Raises TokenizerError (different vocabularies), DataError (too little text), CacheError (a corrupt
+    teacher cache), UsageError (bad settings, or --resume of a run with another configuration)."""
+    if not dist.is_main:
+        progress = lambda _: None  # noqa: E731
     for n in check_pair(teacher_ckpt, student_ckpt):
-        warnings.warn(n, stacklevel=2)
+        if dist.is_main:
+            warnings.warn(n, stacklevel=2)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a directory.")
     if not out.resolve().parent.is_dir():
         raise UsageError(f"output directory {out.resolve().parent} does not exist.", hint=f"mkdir -p {out.resolve().parent}")
-    teacher = load_model(teacher_ckpt)
+    if cache_dir is not None and cfg.hidden is not None:
+        raise UsageError("--hidden-weight needs the teacher's hidden states, which a --cache-teacher cache does not hold.",
+                         hint="drop one of --cache-teacher and --hidden-weight")
+    if resume:
+        from edgeslm.train.loop import check_resumable
+
+        check_resumable(out / "run" / "last", tcfg)  # before minutes of loading and caching
+        _check_same_recipe(out / "run", cfg, cache_dir, generate)
     student = load_model(student_ckpt)
-    teacher.model.requires_grad_(False)
     tok = student.tokenizer
-    ids = {k: np.asarray(tok.encode(t.text, add_special_tokens=False), dtype=np.int64) for k, t in
-           (("train", train_text), ("val", val_text))}
-    if len(ids["train"]) < tcfg.seq_len + 2:
-        raise DataError(f"{train_text.source} has {len(ids['train'])} tokens; --seq-len {tcfg.seq_len} needs at least {tcfg.seq_len + 2}.")
-    if len(ids["val"]) < tcfg.seq_len + 2:
-        ids["val"] = ids["train"][-(tcfg.seq_len + 2) * 4 :]
-    out.mkdir(exist_ok=True)
-    result = train(student.model, ids["train"], ids["val"], tcfg, out / "run", resume=resume,
-                   loss_fn=make_loss(teacher.model, cfg), progress=progress)
-    tmp = out / ".final.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    import torch
+    teacher = None
+    train_ids, val_ids, sources = split_text(tok, train_text, val_text)
+    if generate is not None:
+        train_ids, teacher = _generated(out / "run", teacher_ckpt, tok, train_ids, prompts, generate, dist, progress)
+        sources["train"] = f"{len(train_ids):,} tokens written by the teacher from prompts in {sources['train']}"
+    data = prepare_data(train_ids, val_ids, sources, tcfg)
+    (out / "run").mkdir(parents=True, exist_ok=True)
+    progress(f"data: {len(data.train):,} training windows, {len(data.validation):,} held-out, {tcfg.seq_len} tokens each")
 
-    # save in the precision the student came in (trained in fp32 either way)
-    stored = student_ckpt.config.get("dtype") or student_ckpt.config.get("torch_dtype") or "float32"
-    dtype = getattr(torch, str(stored), torch.float32)
-    student.model.to(dtype).save_pretrained(tmp, safe_serialization=True)
-    from edgeslm.export.base import copy_tokenizer
+    cache: TeacherCache | None = None
+    if cache_dir is not None:
+        cache = _cache(cache_dir, teacher_ckpt, teacher, data, cfg, dist, progress)
+        teacher = None  # training and evaluation read the cache; the teacher leaves memory
+        batches = WindowSet(cache.splits["train"], tcfg.batch_size, tcfg.seed)
+        loss_fn = make_cached_loss(cfg)
+        evaluator = CachedEval(torch.from_numpy(cache.splits["validation"]["tokens"].astype(np.int64)), cache=cache.splits["validation"],
+                               temperature=cache.header["temperature"])
+    else:
+        teacher = teacher or load_model(teacher_ckpt).model.requires_grad_(False).to(dist.device)
+        batches = WindowSet({"tokens": data.train}, tcfg.batch_size, tcfg.seed)
+        loss_fn = make_loss(teacher, cfg)
+        evaluator = DistillEval(torch.from_numpy(data.validation), teacher)
+    if dist.is_main:
+        (out / "run" / "recipe.json").write_text(json.dumps(_recipe(cfg, cache_dir, generate)))
+    result = train(student.model, batches, tcfg, out / "run", evaluator=evaluator, resume=resume, loss_fn=loss_fn,
+                   progress=progress, on_step=on_step, dist=dist)
 
-    copy_tokenizer(student_ckpt, tmp)
-    (tmp / RECORD).write_text(json.dumps({
-        "teacher": {"path": str(teacher_ckpt.path), "sha256": teacher_ckpt.sha256},
-        "student": {"path": str(student_ckpt.path), "sha256": student_ckpt.sha256},
-        "distill": {"kd": asdict(cfg.kd), "kd_weight": cfg.kd_weight}, "train": asdict(tcfg),
-        "data": {"train": train_text.source, "train_sha256": train_text.sha256, "val": val_text.source},
-        "result": asdict(result),
-    }, indent=1))
-    for f in tmp.iterdir():
-        os.replace(f, out / f.name)  # file by file: each final file appears whole
-    tmp.rmdir()
+    final = _final_student(student.model, dist)
+    if dist.is_main:
+        tmp = out / ".final.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        # saved in the precision the student came in (trained in fp32 either way)
+        stored = student_ckpt.config.get("dtype") or student_ckpt.config.get("torch_dtype") or "float32"
+        final.to(getattr(torch, str(stored), torch.float32)).save_pretrained(tmp, safe_serialization=True)
+        from edgeslm.export.base import copy_tokenizer
+        from edgeslm.train.plot import plot_losses
+
+        copy_tokenizer(student_ckpt, tmp)
+        plot_losses(result, tmp / LOSS_PNG, f"distilling {student_ckpt.name} from {teacher_ckpt.name}")
+        (tmp / RECORD).write_text(json.dumps({
+            "teacher": {"path": str(teacher_ckpt.path), "sha256": teacher_ckpt.sha256, "params": teacher_ckpt.spec.num_params},
+            "student": {"path": str(student_ckpt.path), "sha256": student_ckpt.sha256, "params": student_ckpt.spec.num_params},
+            "recipe": _recipe(cfg, cache_dir, generate), "train": asdict(tcfg), "processes": dist.world,
+            "data": {**data.sources, "train_windows": len(data.train), "validation_windows": len(data.validation),
+                     "windows_sha256": data.sha256},
+            "eval_kl": "full, temperature 1" if cache is None else
+                       f"top-{cache.top_k} + rest bin at temperature {cache.header['temperature']} (a lower bound on the full KL)",
+            "result": asdict(result),
+        }, indent=1))
+        for f in tmp.iterdir():
+            os.replace(f, out / f.name)  # file by file: each final file appears whole
+        tmp.rmdir()
+    dist.barrier()
     return result
+
+
+def _recipe(cfg: DistillConfig, cache_dir: Path | None, generate: GenerateConfig | None) -> dict:
+    return {"kd": asdict(cfg.kd), "kd_weight": cfg.kd_weight, "hidden": asdict(cfg.hidden) if cfg.hidden else None,
+            "teacher": f"cache top-{cfg.top_k}" if cache_dir is not None else "online",
+            "generate": asdict(generate) if generate else None}
+
+
+def _check_same_recipe(run: Path, cfg: DistillConfig, cache_dir: Path | None, generate: GenerateConfig | None) -> None:
+    saved_path = run / "recipe.json"
+    if not saved_path.is_file():
+        return
+    saved = json.loads(saved_path.read_text())
+    now = json.loads(json.dumps(_recipe(cfg, cache_dir, generate)))  # tuples -> lists, as saved
+    if saved != now:
+        diff = ", ".join(f"{k}: {saved.get(k)} then, {now.get(k)} now" for k in now if saved.get(k) != now.get(k))
+        raise UsageError(f"--resume: {run} was distilled with a different recipe ({diff}).",
+                         hint="resume with the original settings, or start a new run in another folder")
+
+
+def _generated(run: Path, teacher_ckpt, tok, train_ids, prompts, gcfg, dist, progress):
+    """The teacher-written token stream, generated once (rank 0) and kept in run/ for --resume."""
+    path = run / "generated.npy"
+    run.mkdir(parents=True, exist_ok=True)
+    teacher = None
+    if not path.is_file():
+        teacher = load_model(teacher_ckpt).model.requires_grad_(False)
+        if dist.is_main:
+            if prompts is not None:
+                plist = [tok.encode(p, add_special_tokens=False) for p in prompts[: gcfg.num_prompts]]
+            else:
+                plist = text_prompts(train_ids, gcfg)
+            stream = generate_stream(teacher, plist, tok.eos_token_id, gcfg, progress)
+            np.save(str(path) + ".partial.npy", stream, allow_pickle=False)
+            os.replace(str(path) + ".partial.npy", path)
+        dist.barrier()
+    stream = np.load(path, allow_pickle=False)
+    if len(stream) == 0:
+        raise DataError("the teacher generated no text.")
+    return stream, teacher
+
+
+def _cache(cache_dir: Path, teacher_ckpt, teacher, data: DistillData, cfg: DistillConfig, dist: Dist, progress) -> TeacherCache:
+    identity = {"teacher_sha256": teacher_ckpt.sha256, "vocab_size": teacher_ckpt.spec.vocab_size,
+                "seq_len": int(data.train.shape[1] - 1), "top_k": cfg.top_k, "temperature": cfg.kd.temperature,
+                "data_sha256": data.sources["train_sha256"]}
+    if not (cache_dir / "cache.json").exists() and not cache_dir.exists():
+        if dist.is_main:
+            if teacher is None:
+                progress(f"loading the teacher {teacher_ckpt.name} to fill the cache")
+                teacher = load_model(teacher_ckpt).model.requires_grad_(False)
+            build_cache(cache_dir, teacher, {"train": data.train, "validation": data.validation}, identity, progress)
+        dist.barrier()
+    cache = open_cache(cache_dir, identity)
+    progress(f"teacher cache {cache_dir}: {cache.nbytes / (1 << 20):.1f} MiB, top-{cache.top_k}")
+    return cache

@@ -21,7 +21,9 @@ import numpy as np
 
 from edgeslm.corpus import stdlib_corpus
 from edgeslm.data import TextSet
-from edgeslm.train.loop import TrainConfig, TrainResult, train
+from edgeslm.train.plot import plot_losses
+from edgeslm.train.batches import TokenWindows, eval_windows
+from edgeslm.train.loop import StepInfo, TokenEval, TrainConfig, TrainResult, evaluate, train
 
 
 @dataclass(frozen=True)
@@ -50,28 +52,9 @@ def unigram_ppl(train_ids: np.ndarray, test_ids: np.ndarray, vocab: int) -> floa
     return float(np.exp(-logp[test_ids].mean()))
 
 
-def plot_losses(result: TrainResult, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    ax.plot(result.steps, result.loss, lw=0.8, alpha=0.6, label="train (per step)")
-    ax.plot(result.eval_steps, result.eval_loss, "o-", label="validation")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (nats/token)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def train_teacher(
     out: Path, model_cfg: TeacherConfig, train_cfg: TrainConfig, *, resume: bool = False,
-    progress: Callable[[str], None] = print,
+    progress: Callable[[str], None] = print, on_step: Callable[[StepInfo], None] | None = None,
 ) -> dict:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -108,9 +91,9 @@ def train_teacher(
     n_params = sum(p.numel() for p in model.parameters())
     progress(f"model: {n_params / 1e6:.1f}M parameters")
     t0 = time.perf_counter()
-    result = train(model, ids["train"], ids["validation"], train_cfg, out / "run", resume=resume, progress=progress)
-
-    from edgeslm.train.loop import evaluate
+    val = TokenEval(eval_windows(ids["validation"], train_cfg.seq_len, train_cfg.eval_batches * train_cfg.batch_size))
+    result = train(model, TokenWindows(ids["train"], train_cfg), train_cfg, out / "run", evaluator=val, resume=resume,
+                   progress=progress, on_step=on_step)
 
     test_loss = evaluate(model, ids["test"], TrainConfig(**{**asdict(train_cfg), "eval_batches": 10_000}))
     uni = unigram_ppl(ids["train"], ids["test"], tok.get_vocab_size())
