@@ -295,3 +295,31 @@ def test_two_processes_match_one(pair, tmp_path, mode):
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
     assert p.stdout.count("wrote ") == 1  # rank 0 alone reports
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_leaves_a_whole_checkpoint_and_resumes(pair, tmp_path):
+    """kill -9 while checkpointing every step: what is left loads, and the resumed run ends on the same curve."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    teacher, student, data = pair
+    args = ["--teacher", str(teacher), "--student", str(student), "--data", str(data), *SMALL, "--ckpt-every", "1",
+            "--max-steps", "40"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run([sys.executable, "-m", "edgeslm", "distill", *args, "-o", str(full)], check=True, capture_output=True)
+    p = subprocess.Popen([sys.executable, "-m", "edgeslm", "distill", *args, "-o", str(killed)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = killed / "run" / "last" / "state.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (state.is_file() and json.loads(state.read_text() or "{}").get("step", 0) >= 5):
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (killed / "distill.json").exists(), "the run finished before it could be killed"
+    subprocess.run([sys.executable, "-m", "edgeslm", "distill", *args, "-o", str(killed), "--resume"], check=True,
+                   capture_output=True)
+    np.testing.assert_allclose(_record(killed)["result"]["loss"], _record(full)["result"]["loss"], rtol=1e-5, atol=1e-6)
