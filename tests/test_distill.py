@@ -314,8 +314,15 @@ def test_sigkill_mid_run_leaves_a_whole_checkpoint_and_resumes(pair, tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "edgeslm", "distill", *args, "-o", str(killed)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = killed / "run" / "last" / "state.json"
+
+    def saved_step() -> int:
+        try:
+            return json.loads(state.read_text())["step"]
+        except (OSError, ValueError):  # between the renames of a save
+            return 0
+
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (state.is_file() and json.loads(state.read_text() or "{}").get("step", 0) >= 5):
+    while time.monotonic() < deadline and saved_step() < 5:
         time.sleep(0.05)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()

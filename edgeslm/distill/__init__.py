@@ -144,8 +144,9 @@ class CachedEval(DistillEval):
 
     def against_teacher(self, rows: slice, x: torch.Tensor, ls: torch.Tensor):
         c = self.cache
-        idx = torch.from_numpy(np.asarray(c["topk_idx"][rows]).astype(np.int64))  # (b, T, k)
-        lt = coarse_teacher(torch.from_numpy(np.asarray(c["topk_logp"][rows])), torch.from_numpy(np.asarray(c["rest_logp"][rows])))
+        idx = torch.from_numpy(c["topk_idx"][rows].astype(np.int64))  # (b, T, k)
+        # np.array copies out of the read-only memory map
+        lt = coarse_teacher(torch.from_numpy(np.array(c["topk_logp"][rows])), torch.from_numpy(np.array(c["rest_logp"][rows])))
         # log_softmax(ls / T) == log_softmax(logits / T): compare at the cache's temperature
         lsc = coarse_student(ls.flatten(0, 1), idx.flatten(0, 1), self.temperature).view_as(lt)
         return (lt.exp() * (lt - lsc)).sum(-1), idx[..., 0]
@@ -284,6 +285,7 @@ def distill_checkpoints(
     if generate is not None:
         train_ids, teacher = _generated(out / "run", teacher_ckpt, tok, train_ids, prompts, generate, dist, progress)
         sources["train"] = f"{len(train_ids):,} tokens written by the teacher from prompts in {sources['train']}"
+        sources["train_sha256"] = hashlib.sha256(np.ascontiguousarray(train_ids, dtype=np.int64).tobytes()).hexdigest()
     data = prepare_data(train_ids, val_ids, sources, tcfg)
     (out / "run").mkdir(parents=True, exist_ok=True)
     progress(f"data: {len(data.train):,} training windows, {len(data.validation):,} held-out, {tcfg.seq_len} tokens each")
