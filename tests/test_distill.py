@@ -167,6 +167,18 @@ def test_teacher_cache_trains_like_the_online_teacher(cli, pair, tmp_path):
     assert k == 16 and c.nbytes < 0.3 * m * t * 256 * 4  # vs fp32 logits over the 256-token vocabulary
 
 
+def test_a_filled_cache_trains_with_no_teacher_loaded(cli, pair, tmp_path, monkeypatch):
+    import edgeslm.distill as distill_mod
+
+    cache = tmp_path / "cache"
+    assert _run(cli, pair, tmp_path / "a", "--max-steps", "2", "--cache-teacher", cache, "--top-k", "8").exit_code == 0
+    loaded = []
+    real = distill_mod.load_model
+    monkeypatch.setattr(distill_mod, "load_model", lambda ckpt: loaded.append(ckpt.path) or real(ckpt))
+    assert _run(cli, pair, tmp_path / "b", "--max-steps", "2", "--cache-teacher", cache, "--top-k", "8").exit_code == 0
+    assert loaded == [pair[1]]  # the student only
+
+
 def test_corrupt_or_mismatched_teacher_cache_is_refused(cli, pair, tmp_path):
     cache = tmp_path / "cache"
     assert _run(cli, pair, tmp_path / "a", "--max-steps", "3", "--cache-teacher", cache, "--top-k", "8").exit_code == 0
