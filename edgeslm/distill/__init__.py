@@ -108,16 +108,13 @@ class DistillEval:
     teacher: torch.nn.Module
     batch_size: int = 16
 
-    def teacher_logp(self, rows: slice, x: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(self.teacher(x).logits.float(), -1)  # (b, T, V)
-
     @torch.no_grad()
     def __call__(self, model, shard: slice) -> dict[str, float]:
         out = dict.fromkeys(("ce", "acc", "kl", "top1", "tokens"), 0.0)
         idx = np.arange(len(self.windows))[shard]
         for i in range(0, len(idx), self.batch_size):
             rows = slice(int(idx[i]), int(idx[min(i + self.batch_size, len(idx)) - 1]) + 1)
-            w = self.windows[rows]
+            w = self.windows[rows].to(_device(model))
             x, target = w[:, :-1], w[:, 1:]
             ls = torch.log_softmax(model(x).logits.float(), -1)  # (b, T, V)
             out["ce"] += float(-ls.gather(-1, target.unsqueeze(-1)).sum())
@@ -130,7 +127,7 @@ class DistillEval:
 
     def against_teacher(self, rows: slice, x: torch.Tensor, ls: torch.Tensor):
         """Per-position KL(teacher || student) (b, T) and the teacher's top-1 token (b, T)."""
-        lt = self.teacher_logp(rows, x)
+        lt = torch.log_softmax(self.teacher(x).logits.float(), -1)  # (b, T, V)
         return (lt.exp() * (lt - ls)).sum(-1), lt.argmax(-1)
 
 
@@ -144,12 +141,17 @@ class CachedEval(DistillEval):
 
     def against_teacher(self, rows: slice, x: torch.Tensor, ls: torch.Tensor):
         c = self.cache
-        idx = torch.from_numpy(c["topk_idx"][rows].astype(np.int64))  # (b, T, k)
+        idx = torch.from_numpy(c["topk_idx"][rows].astype(np.int64)).to(ls.device)  # (b, T, k)
         # np.array copies out of the read-only memory map
-        lt = coarse_teacher(torch.from_numpy(np.array(c["topk_logp"][rows])), torch.from_numpy(np.array(c["rest_logp"][rows])))
+        lt = coarse_teacher(torch.from_numpy(np.array(c["topk_logp"][rows])),
+                            torch.from_numpy(np.array(c["rest_logp"][rows]))).to(ls.device)
         # log_softmax(ls / T) == log_softmax(logits / T): compare at the cache's temperature
         lsc = coarse_student(ls.flatten(0, 1), idx.flatten(0, 1), self.temperature).view_as(lt)
         return (lt.exp() * (lt - lsc)).sum(-1), idx[..., 0]
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
 
 
 # --- checks and data ------------------------------------------------------------------

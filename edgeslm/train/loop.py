@@ -123,7 +123,7 @@ class TokenEval:
         out = {"ce": 0.0, "acc": 0.0, "tokens": 0.0}
         mine = self.windows[shard]
         for i in range(0, len(mine), self.batch_size):
-            w = mine[i : i + self.batch_size]
+            w = mine[i : i + self.batch_size].to(next(model.parameters()).device)
             logits = model(w[:, :-1]).logits.float()  # (b, T, V)
             target = w[:, 1:]
             out["ce"] += float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum"))
