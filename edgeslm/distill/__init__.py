@@ -35,7 +35,7 @@ from edgeslm.errors import DataError, TokenizerError, UsageError
 from edgeslm.models.loader import CheckpointDir, load_model
 from edgeslm.train.batches import Batch, WindowSet, eval_windows, window_starts
 from edgeslm.train.dist import Dist
-from edgeslm.train.loop import StepInfo, TrainConfig, TrainResult, train
+from edgeslm.train.loop import StepInfo, TokenEval, TrainConfig, TrainResult, train
 
 RECORD = "distill.json"
 LOSS_PNG = "loss.png"
@@ -100,30 +100,16 @@ def make_cached_loss(cfg: DistillConfig) -> Callable:
 
 
 @dataclass(frozen=True)
-class DistillEval:
-    """Held-out sums: student cross-entropy ("ce") and next-token accuracy ("acc"), KL(teacher || student)
-    at temperature 1 ("kl") and top-1 agreement with the teacher ("top1")."""
+class DistillEval(TokenEval):
+    """TokenEval's sums plus KL(teacher || student) at temperature 1 ("kl") and top-1 agreement
+    with the teacher ("top1")."""
 
-    windows: torch.Tensor  # (N, T+1)
-    teacher: torch.nn.Module
-    batch_size: int = 16
+    teacher: torch.nn.Module | None = None
 
-    @torch.no_grad()
-    def __call__(self, model, shard: slice) -> dict[str, float]:
-        out = dict.fromkeys(("ce", "acc", "kl", "top1", "tokens"), 0.0)
-        idx = np.arange(len(self.windows))[shard]
-        for i in range(0, len(idx), self.batch_size):
-            rows = slice(int(idx[i]), int(idx[min(i + self.batch_size, len(idx)) - 1]) + 1)
-            w = self.windows[rows].to(_device(model))
-            x, target = w[:, :-1], w[:, 1:]
-            ls = torch.log_softmax(model(x).logits.float(), -1)  # (b, T, V)
-            out["ce"] += float(-ls.gather(-1, target.unsqueeze(-1)).sum())
-            out["acc"] += float((ls.argmax(-1) == target).sum())
-            kl, t_top1 = self.against_teacher(rows, x, ls)
-            out["kl"] += float(kl.sum())
-            out["top1"] += float((ls.argmax(-1) == t_top1).sum())
-            out["tokens"] += target.numel()
-        return out
+    def more(self, rows: slice, x: torch.Tensor, ls: torch.Tensor, out: dict) -> None:
+        kl, t_top1 = self.against_teacher(rows, x, ls)
+        out["kl"] = out.get("kl", 0.0) + float(kl.sum())
+        out["top1"] = out.get("top1", 0.0) + float((ls.argmax(-1) == t_top1).sum())
 
     def against_teacher(self, rows: slice, x: torch.Tensor, ls: torch.Tensor):
         """Per-position KL(teacher || student) (b, T) and the teacher's top-1 token (b, T)."""
@@ -135,7 +121,6 @@ class DistillEval:
 class CachedEval(DistillEval):
     """DistillEval against the cache's validation split: KL over top-k + rest bins (a lower bound)."""
 
-    teacher: None = None
     cache: dict | None = None  # the cache's validation arrays
     temperature: float = 1.0  # the cache's: its log-probs are at this temperature
 
@@ -148,10 +133,6 @@ class CachedEval(DistillEval):
         # log_softmax(ls / T) == log_softmax(logits / T): compare at the cache's temperature
         lsc = coarse_student(ls.flatten(0, 1), idx.flatten(0, 1), self.temperature).view_as(lt)
         return (lt.exp() * (lt - lsc)).sum(-1), idx[..., 0]
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
 
 
 # --- checks and data ------------------------------------------------------------------
@@ -186,10 +167,15 @@ class DistillData:
 
     @property
     def sha256(self) -> str:
-        h = hashlib.sha256()
-        for a in (self.train, self.validation):
-            h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
-        return h.hexdigest()
+        return ids_sha256(self.train, self.validation)
+
+
+def ids_sha256(*arrays: np.ndarray) -> str:
+    """sha256 of token ids, independent of the integer type they are held in."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    return h.hexdigest()
 
 
 def encode(tokenizer, text: TextSet) -> np.ndarray:
@@ -287,7 +273,7 @@ def distill_checkpoints(
     if generate is not None:
         train_ids, teacher = _generated(out / "run", teacher_ckpt, tok, train_ids, prompts, generate, dist, progress)
         sources["train"] = f"{len(train_ids):,} tokens written by the teacher from prompts in {sources['train']}"
-        sources["train_sha256"] = hashlib.sha256(np.ascontiguousarray(train_ids, dtype=np.int64).tobytes()).hexdigest()
+        sources["train_sha256"] = ids_sha256(train_ids)
     data = prepare_data(train_ids, val_ids, sources, tcfg)
     (out / "run").mkdir(parents=True, exist_ok=True)
     progress(f"data: {len(data.train):,} training windows, {len(data.validation):,} held-out, {tcfg.seq_len} tokens each")
@@ -304,7 +290,7 @@ def distill_checkpoints(
         teacher = teacher or load_model(teacher_ckpt).model.requires_grad_(False).to(dist.device)
         batches = WindowSet({"tokens": data.train}, tcfg.batch_size, tcfg.seed)
         loss_fn = make_loss(teacher, cfg)
-        evaluator = DistillEval(torch.from_numpy(data.validation), teacher)
+        evaluator = DistillEval(torch.from_numpy(data.validation), teacher=teacher)
     if dist.is_main:
         (out / "run" / "recipe.json").write_text(json.dumps(_recipe(cfg, cache_dir, generate)))
     result = train(student.model, batches, tcfg, out / "run", evaluator=evaluator, resume=resume, loss_fn=loss_fn,

@@ -12,7 +12,6 @@ killed build leaves no cache; a cache that fails its checks raises CacheError.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from edgeslm.distill.losses import log1m_exp
 from edgeslm.errors import CacheError, UsageError
+from edgeslm.manifest import file_sha256
 
 FORMAT_VERSION = 1
 HEADER = "cache.json"
@@ -41,14 +42,6 @@ ARRAYS = {
 IDENTITY = ("teacher_sha256", "vocab_size", "seq_len", "top_k", "temperature", "data_sha256")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @torch.no_grad()
 def teacher_topk(teacher, windows: np.ndarray, k: int, temperature: float, batch_size: int = 8,
                  progress: Callable[[int], None] = lambda _: None) -> dict[str, np.ndarray]:
@@ -62,8 +55,7 @@ def teacher_topk(teacher, windows: np.ndarray, k: int, temperature: float, batch
         x = torch.from_numpy(windows[i : i + batch_size, :-1].astype(np.int64))
         logp = torch.log_softmax(teacher(x).logits.float() / temperature, -1)  # (b, T, V)
         top, idx = logp.topk(k, dim=-1)  # (b, T, k), sorted descending
-        in_top = torch.logsumexp(top, -1)
-        rest = torch.log(-torch.expm1(in_top.clamp(max=-1e-7)))  # log(1 - top-k mass)
+        rest = log1m_exp(torch.logsumexp(top, -1))  # log(1 - top-k mass)
         out["topk_idx"][i : i + len(x)] = idx.numpy().astype(idx_dtype)
         out["topk_logp"][i : i + len(x)] = top.numpy().astype(np.float16)
         out["rest_logp"][i : i + len(x)] = rest.numpy().astype(np.float16)
@@ -84,7 +76,7 @@ def build_cache(folder: Path, teacher, windows: dict[str, np.ndarray], identity:
         for name, a in arrays.items():
             f = tmp / f"{split}.{name}.npy"
             np.save(f, a, allow_pickle=False)
-            files[f.name] = {"sha256": _sha256(f), "shape": list(a.shape), "dtype": a.dtype.str}
+            files[f.name] = {"sha256": file_sha256(f), "shape": list(a.shape), "dtype": a.dtype.str}
     (tmp / HEADER).write_text(json.dumps({"format_version": FORMAT_VERSION, **identity, "files": files,
                                           "arrays": {k: list(v) for k, v in ARRAYS.items()}}, indent=1))
     os.replace(tmp, folder)
@@ -133,7 +125,7 @@ def open_cache(folder: Path, identity: dict | None = None, verify: bool = True) 
             f, want = folder / fname, files.get(fname)
             if want is None or not f.is_file():
                 raise CacheError(f"{folder} is missing {fname}.", hint=fix)
-            if verify and _sha256(f) != want["sha256"]:
+            if verify and file_sha256(f) != want["sha256"]:
                 raise CacheError(f"{f} does not match its checksum in {HEADER}: the cache is corrupt.", hint=fix)
             try:
                 a = np.load(f, mmap_mode="r", allow_pickle=False)

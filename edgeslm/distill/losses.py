@@ -58,14 +58,17 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, cfg: KDConfig) -> torc
     return divergence(ls, lt, cfg).mean() * t * t
 
 
+def log1m_exp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(x)) for log-masses x <= 0, clamped so that a mass of (almost) 1 stays finite."""
+    return torch.log(-torch.expm1(x.clamp(max=-1e-7)))
+
+
 def coarse_student(student: torch.Tensor, idx: torch.Tensor, temperature: float) -> torch.Tensor:
     """Student log-probs over the teacher's top-k tokens plus one bin for the rest: (N, V) -> (N, k+1)."""
     z = student.float() / temperature
     lse = torch.logsumexp(z, -1, keepdim=True)  # (N, 1)
     top = z.gather(-1, idx) - lse  # (N, k)
-    in_top = torch.logsumexp(top, -1, keepdim=True)  # log of the top-k mass, <= 0
-    # log(1 - exp(in_top)); clamped so a student with (almost) all its mass in the top-k stays finite
-    rest = torch.log(-torch.expm1(in_top.clamp(max=-1e-7)))
+    rest = log1m_exp(torch.logsumexp(top, -1, keepdim=True))  # log of the mass outside the top-k
     return torch.cat([top, rest], -1)
 
 

@@ -113,7 +113,9 @@ def cross_entropy(model, batch: Batch) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class TokenEval:
-    """Held-out next-token cross-entropy (sum, nats) and top-1 accuracy (count) on fixed windows."""
+    """Held-out next-token cross-entropy (sum, nats) and top-1 accuracy (count) on fixed windows.
+
+    Subclasses add sums per batch in ``more`` (distillation: KL and agreement with the teacher)."""
 
     windows: torch.Tensor  # (N, T+1)
     batch_size: int = 16
@@ -121,15 +123,21 @@ class TokenEval:
     @torch.no_grad()
     def __call__(self, model, shard: slice) -> dict[str, float]:
         out = {"ce": 0.0, "acc": 0.0, "tokens": 0.0}
-        mine = self.windows[shard]
-        for i in range(0, len(mine), self.batch_size):
-            w = mine[i : i + self.batch_size].to(next(model.parameters()).device)
-            logits = model(w[:, :-1]).logits.float()  # (b, T, V)
-            target = w[:, 1:]
-            out["ce"] += float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum"))
-            out["acc"] += float((logits.argmax(-1) == target).sum())
+        idx = np.arange(len(self.windows))[shard]
+        device = next(model.parameters()).device
+        for i in range(0, len(idx), self.batch_size):
+            rows = slice(int(idx[i]), int(idx[min(i + self.batch_size, len(idx)) - 1]) + 1)
+            w = self.windows[rows].to(device)
+            x, target = w[:, :-1], w[:, 1:]
+            ls = torch.log_softmax(model(x).logits.float(), -1)  # (b, T, V)
+            out["ce"] += float(-ls.gather(-1, target.unsqueeze(-1)).sum())
+            out["acc"] += float((ls.argmax(-1) == target).sum())
+            self.more(rows, x, ls, out)
             out["tokens"] += target.numel()
         return out
+
+    def more(self, rows: slice, x: torch.Tensor, ls: torch.Tensor, out: dict) -> None:
+        """Add further sums for the windows ``rows``: x (b, T) inputs, ls (b, T, V) student log-probs."""
 
 
 def run_eval(model, evaluator: Evaluator, dist: Dist = Dist()) -> dict[str, float]:
