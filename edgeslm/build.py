@@ -3,7 +3,9 @@
     result = build(open_checkpoint("ckpt/"), load_target("host"), Path("out/"), default_eval_text())
 
 Writes OUT/<name>-<quant>.<ext> for each artifact, OUT/report.json,
-OUT/report.md and OUT/manifest.json.
+OUT/report.md, OUT/manifest.json and OUT/logs/ (each runtime process's output).
+An artifact whose export fails, or whose runtime crashes, hangs or is killed,
+gets a failed row; the others still build and the reports are still written.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from pathlib import Path
 from typing import Callable
 
 from edgeslm.data import TextSet
-from edgeslm.errors import OutputPathError
+from edgeslm.errors import ArtifactError, ExportError, OutputPathError
 from edgeslm.export import Artifact, export
 from edgeslm.manifest import build_manifest, file_sha256, write_json, write_text
 from edgeslm.models.loader import CheckpointDir, load_model
 from edgeslm.targets import Target
 from edgeslm.verify import VerifyOptions, VerifyReport, verify
 from edgeslm.verify.report import render_markdown
+
+LOG_DIR = "logs"  # OUT/logs/<artifact>.log: what each runtime process printed
 
 def artifact_name(model: str, fmt: str, quant: str) -> str:
     """File or folder name of an artifact inside a build directory."""
@@ -58,7 +62,11 @@ def build(
     options: VerifyOptions | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> BuildResult:
-    """Export and verify every artifact ``target`` lists. Gate failures are in the result, not raised."""
+    """Export and verify every artifact ``target`` lists.
+
+    Gate failures and failed artifacts (export errors, runtime crashes) are in
+    the result, not raised. Raises OutputPathError, ModelLoadError.
+    """
     _prepare(out_dir)
     progress(f"loading reference {ckpt.name}")
     reference = load_model(ckpt)
@@ -73,19 +81,25 @@ def build(
             import shutil
 
             shutil.rmtree(dest)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            art = export(ckpt, config, dest)
-        for w in caught:
-            progress(f"warning: {w.message}")
-        artifacts.append(art)
-        step("verifying")
-        reports.append(
-            verify(art.path, reference, target, data, quant=spec.quant, gates=target.gates_for(spec), options=options,
-                   progress=step)
-        )
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                art = export(ckpt, config, dest)
+            for w in caught:
+                progress(f"warning: {w.message}")
+            step("verifying")
+            report = verify(art.path, reference, target, data, quant=spec.quant, gates=target.gates_for(spec),
+                            options=options, runner=spec.runner, log=out_dir / LOG_DIR / f"{dest.name}.log",
+                            progress=step)
+        except (ExportError, ArtifactError) as e:  # this artifact's row fails; the others still build
+            step(f"FAILED: {e.message}")
+            report = VerifyReport.failed(str(dest), spec.format, spec.quant, target.name, e.message)
+        else:
+            artifacts.append(art)
+        reports.append(report)
 
     progress("writing reports")
+    by_path = {str(a.path): a for a in artifacts}
     write_json(out_dir / "report.json", {"target": target.name, "passed": all(r.passed for r in reports),
                                          "artifacts": [r.to_dict() for r in reports]})
     write_text(out_dir / "report.md", render_markdown(reports, f"edgeslm build: {ckpt.name} for {target.name}"))
@@ -95,11 +109,16 @@ def build(
             source={"name": ckpt.name, "path": str(ckpt.path), "sha256": ckpt.sha256, "spec": ckpt.spec.to_dict()},
             target=target.name,
             data={"source": data.source, "sha256": data.sha256},
-            artifacts=[
-                {"file": a.path.name, "format": a.format, "quant": a.quant, "sha256": file_sha256(a.path),
-                 "bytes": a.size_bytes, "warnings": list(a.warnings), "passed": r.passed}
-                for a, r in zip(artifacts, reports)
-            ],
+            artifacts=[_manifest_entry(r, by_path.get(r.artifact)) for r in reports],
         ),
     )
     return BuildResult(out_dir, tuple(artifacts), tuple(reports))
+
+
+def _manifest_entry(report: VerifyReport, art: Artifact | None) -> dict:
+    entry = {"file": Path(report.artifact).name, "format": report.format, "quant": report.quant, "passed": report.passed}
+    if art is not None:
+        entry.update(sha256=file_sha256(art.path), bytes=art.size_bytes, warnings=list(art.warnings))
+    if report.failure:
+        entry["failure"] = report.failure
+    return entry

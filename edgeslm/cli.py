@@ -1,6 +1,8 @@
 """The edgeslm command line. Thin: parse, build a config, call a stage, render.
 
-Exit codes: 0 success, 1 a target gate failed, 2 bad input or usage.
+Exit codes: 0 success; 1 an artifact did not verify (a gate failed, or its
+runtime crashed, hung or was killed); 2 bad input or usage; 3 a bug in
+edgeslm; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -20,19 +22,53 @@ DEMO_TEACHER = Path(__file__).resolve().parent.parent / "examples" / "demo-teach
 DEFAULT_BUILD_DIR = Path("build/edgeslm")
 
 
+EXIT_BUG, EXIT_SIGINT, EXIT_SIGTERM = 3, 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every cleanup (runtime processes, partial files) runs."""
+
+
+def _raise_terminated(signum, frame):  # noqa: ARG001
+    raise Terminated()
+
+
 class _Group(click.Group):
-    """Turns EdgeSLMError into a clean message and exit code; --debug shows the traceback."""
+    """Turns errors into a clean message and exit code; --debug shows the traceback.
+
+    EdgeSLMError: its message and hint, its exit code. Ctrl-C: 130, SIGTERM: 143.
+    Anything else is a bug: one line naming the command, exit 3.
+    """
 
     def invoke(self, ctx: click.Context):
+        import signal
+
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        debug = lambda: bool(ctx.obj and ctx.obj.get("debug"))  # noqa: E731 - set once main's callback ran
         try:
             return super().invoke(ctx)
         except EdgeSLMError as e:
-            if ctx.obj and ctx.obj.get("debug"):
+            if debug():
                 raise
             click.secho(f"error: {e.message}", fg="red", err=True)
             if e.hint:
                 click.echo(f"  hint: {e.hint}", err=True)
             ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            ctx.exit(EXIT_SIGINT)
+        except Terminated:
+            click.echo("terminated", err=True)
+            ctx.exit(EXIT_SIGTERM)
+        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as e:  # noqa: BLE001 - the last line of defence: never a raw traceback
+            if debug():
+                raise
+            sub = ctx.invoked_subcommand or "edgeslm"
+            click.secho(f"error: unexpected {type(e).__name__} in `edgeslm {sub}`: {e}", fg="red", err=True)
+            click.echo("  this is a bug in edgeslm: run again with --debug and report it", err=True)
+            ctx.exit(EXIT_BUG)
 
 
 def _progress(start: float):
@@ -95,9 +131,9 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
     warnings.showwarning = _showwarning
     if not debug:
-        import os
+        from edgeslm.util import quiet_libraries
 
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        quiet_libraries()
 
 
 # --- inspect -------------------------------------------------------------------
@@ -258,13 +294,13 @@ def _data(path: Path | None):
     return load_text(path) if path is not None else default_eval_text()
 
 
-def _options(ctx_len: int, max_tokens: int, runs: int, kv_cache: str = "f16"):
+def _options(ctx_len: int, max_tokens: int, runs: int, timeout: float, kv_cache: str = "f16"):
     from edgeslm.errors import UsageError
     from edgeslm.verify import VerifyOptions
 
-    if ctx_len < 8 or max_tokens < 16 or runs < 1:
-        raise UsageError("--ctx must be >= 8, --max-tokens >= 16 and --runs >= 1.")
-    return VerifyOptions(ctx=ctx_len, max_tokens=max_tokens, runs=runs, kv_cache=kv_cache)
+    if ctx_len < 8 or max_tokens < 16 or runs < 1 or timeout <= 0:
+        raise UsageError("--ctx must be >= 8, --max-tokens >= 16, --runs >= 1 and --timeout > 0.")
+    return VerifyOptions(ctx=ctx_len, max_tokens=max_tokens, runs=runs, kv_cache=kv_cache, timeout_s=timeout)
 
 
 _verify_opts = [
@@ -272,6 +308,8 @@ _verify_opts = [
     click.option("--ctx", "ctx_len", default=256, show_default=True, help="Tokens per accuracy window."),
     click.option("--max-tokens", default=2048, show_default=True, help="Evaluation tokens used for accuracy."),
     click.option("--runs", default=3, show_default=True, help="Timed runs after one warm-up (medians reported)."),
+    click.option("--timeout", default=900.0, show_default=True, metavar="SECONDS",
+                 help="Per request to the runtime process (load, one window's logits, the timed runs); past it the runtime counts as hung."),
 ]
 
 
@@ -291,7 +329,7 @@ def _with(opts):
 @_with(_verify_opts)
 @click.option("--kv-cache", type=click.Choice(["f16", "f32"]), default="f16", show_default=True, help="Runtime KV-cache precision for the accuracy pass; f16 is what devices run.")
 @click.option("--json", "json_out", metavar="PATH", help="Write the full report as JSON ('-' for stdout).")
-def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, kv_cache, json_out) -> None:
+def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, timeout, kv_cache, json_out) -> None:
     """Run ARTIFACT in its own runtime and compare it with the PyTorch reference.
 
     \b
@@ -304,7 +342,10 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, kv
     (one warm-up, median of --runs), peak RSS, file size, and the target's
     roofline estimate beside the measurement.
 
-    Exits 1 when a gate of the target fails, 2 on bad input.
+    The runtime runs in a process of its own: if it crashes, hangs past
+    --timeout or is killed, the report says so, with the runtime's log.
+
+    Exits 1 when a gate of the target fails or the runtime fails, 2 on bad input.
     """
     from edgeslm.models.loader import load_model
     from edgeslm.runners.base import format_of
@@ -315,7 +356,7 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, kv
     progress = _progress(time.perf_counter())
     target = load_target(target_name)
     text = _data(data)
-    opts = _options(ctx_len, max_tokens, runs, kv_cache)
+    opts = _options(ctx_len, max_tokens, runs, timeout, kv_cache)
     if not artifact.exists():
         from edgeslm.errors import ArtifactError
 
@@ -329,6 +370,8 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, kv
     click.echo(render_gates(report))
     if json_out:
         _emit_json(report.to_dict(), json_out)
+    if report.failure:
+        raise GateFailure(report.failure)
     if not report.passed:
         raise GateFailure(f"{artifact.name} failed {sum(not g.passed for g in report.gates)} gate(s) of target {target.name}.")
 
@@ -342,7 +385,7 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, kv
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_BUILD_DIR, show_default=True, help="Output directory.")
 @_with(_verify_opts)
 @click.option("--json", "json_out", metavar="PATH", help="Also write report.json to PATH ('-' for stdout).")
-def build(model, target_name, output, data, ctx_len, max_tokens, runs, json_out) -> None:
+def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, json_out) -> None:
     """Export and verify every artifact a target lists, then write the reports.
 
     MODEL defaults to the demo teacher (examples/demo-teacher). Writes each
@@ -350,13 +393,17 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, json_out)
     recipe, data hash, artifact hashes) to the output directory. Prints one
     table with every artifact against the same reference on the same tokens.
 
-    Exits 1 when any gate fails, 2 on bad input.
+    Each artifact runs in a runtime process of its own: one that crashes,
+    hangs or is killed costs its own row (with the reason, and its log in
+    OUT/logs/), and the rest of the build goes on.
+
+    Exits 1 when any gate fails or any artifact failed, 2 on bad input.
     """
     from edgeslm.build import build as do_build
     from edgeslm.errors import ModelLoadError
     from edgeslm.models.loader import open_checkpoint
     from edgeslm.targets import load_target
-    from edgeslm.verify.report import render_summary
+    from edgeslm.verify.report import render_failures, render_summary
 
     progress = _progress(time.perf_counter())
     if model is None:
@@ -368,19 +415,21 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, json_out)
         model = DEMO_TEACHER
     target = load_target(target_name)
     text = _data(data)
-    opts = _options(ctx_len, max_tokens, runs)
+    opts = _options(ctx_len, max_tokens, runs, timeout)
     ckpt = open_checkpoint(model)
     if output == DEFAULT_BUILD_DIR:
         output.parent.mkdir(parents=True, exist_ok=True)  # an explicit -o must already have its parent
     result = do_build(ckpt, target, output, text, options=opts, progress=progress)
-    click.echo(f"\n{ckpt.name} on {target.name} ({target.threads} threads), {result.reports[0].data['tokens']} eval tokens from {text.source}\n")
+    click.echo(f"\n{ckpt.name} on {target.name} ({target.threads} threads), eval tokens from {text.source}\n")
     click.echo(render_summary(list(result.reports)))
+    if failures := render_failures(list(result.reports)):
+        click.echo(f"\nfailed:\n{failures}")
     click.echo(f"\nreports: {output / 'report.md'}, {output / 'report.json'}, {output / 'manifest.json'}")
     if json_out:
         _emit_json(json.loads((output / "report.json").read_text()), json_out)
     if not result.passed:
         failed = [f"{r.format}:{r.quant}" for r in result.reports if not r.passed]
-        raise GateFailure(f"gates failed for {', '.join(failed)} on target {target.name}.")
+        raise GateFailure(f"{', '.join(failed)} did not verify on target {target.name}.")
 
 
 # --- prune -----------------------------------------------------------------
@@ -686,6 +735,33 @@ def make_tiny(output, family, tokenizer, hidden_size, layers, heads, kv_heads, f
     cfg = TinyConfig(family=family, hidden_size=hidden_size, intermediate_size=ffn, num_layers=layers, num_heads=heads,
                      num_kv_heads=kv_heads, tie_word_embeddings=tie, tokenizer=tokenizer, vocab_size=vocab, seed=seed)
     click.echo(f"wrote {build_tiny_model(cfg, output)}")
+
+
+# --- doctor --------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "json_out", metavar="PATH", help="Also write the report as JSON ('-' for stdout only).")
+def doctor(json_out: str | None) -> None:
+    """What a bug report needs, and set-ups known to be unsafe.
+
+    \b
+    Prints the versions of edgeslm and every runtime (torch, transformers,
+    executorch, torchao, onnxruntime, onnxruntime-genai, llama-cpp-python),
+    llama.cpp's system info and the CPU flags it was built with, and this
+    machine's CPU model, ISA flags and usable cores. Warns about set-ups known
+    to break, such as a llama.cpp built with AMX_INT8 = 1 (it crashed on Q8_0)
+    or one built for another CPU.
+
+    Exits 0, also when it warns: it reports, it does not gate.
+    """
+    from edgeslm.doctor import diagnose, render
+
+    d = diagnose()
+    if json_out == "-":
+        return _emit_json(d.to_dict(), "-")
+    click.echo(render(d))
+    _emit_json(d.to_dict(), json_out)
 
 
 if __name__ == "__main__":

@@ -66,3 +66,26 @@ class GateFailure(EdgeSLMError):
     """Verification ran, and at least one of the target's gates failed."""
 
     exit_code = 1
+
+
+class RuntimeFailure(ArtifactError):
+    """A runtime that crashed, hung or was killed while it ran an artifact.
+
+    It costs that artifact its row of a report, never the whole run: the
+    runtime ran in a child process (runners/process.py). Exit code 1, like a
+    failed gate: the artifact did not verify.
+    """
+
+    exit_code = 1
+
+    def __init__(self, runtime: str, reason: str, *, doing: str, log: object):
+        self.runtime, self.reason, self.doing, self.log = runtime, reason, doing, log
+        super().__init__(
+            f"{runtime} {reason} while {doing}; its log: {log}",
+            hint="this is the runtime failing on this artifact; `edgeslm doctor` shows the runtime's build. "
+                 "Attach its output and the log to a bug report",
+        )
+
+    def while_doing(self, doing: str) -> "RuntimeFailure":
+        """The same failure, described with what the caller was doing (e.g. 'evaluating window 1 of 8')."""
+        return RuntimeFailure(self.runtime, self.reason, doing=doing, log=self.log)

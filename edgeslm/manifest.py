@@ -32,14 +32,22 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# the packages whose versions decide an artifact's bytes and its measured numbers
+VERSIONED_PACKAGES = ("torch", "transformers", "tokenizers", "gguf", "llama-cpp-python", "executorch", "torchao",
+                      "onnx", "onnxruntime", "onnxruntime-genai")
+
+
 def environment() -> dict[str, str]:
     """Versions that decide an artifact's bytes and its measured numbers."""
+    from importlib import metadata
+
     out = {"edgeslm": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for mod in ("torch", "transformers", "gguf", "llama_cpp"):
+    # distribution metadata, not imports: importing a runtime here would load it into this process
+    for dist in VERSIONED_PACKAGES:
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing optional runtime is recorded as absent
-            out[mod] = "absent"
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "absent"
     return out
 
 

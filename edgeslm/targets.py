@@ -46,6 +46,7 @@ class ArtifactSpec:
     why: str = ""
     gates: Gates = field(default_factory=Gates)  # overrides the target's gates for this artifact
     options: tuple[tuple[str, Any], ...] = ()  # exporter options, e.g. (("group_size", 32),)
+    runner: str = ""  # a registered runner other than the format's default (see `edgeslm doctor`)
 
     @property
     def label(self) -> str:
@@ -124,8 +125,18 @@ def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
         options = a.get("options", {})
         if not isinstance(options, dict):
             raise TargetError(f"{w}: options must be a table, e.g. options = {{ group_size = 32 }}.")
+        runner = a.get("runner", "")
+        if not isinstance(runner, str):
+            raise TargetError(f"{w}: runner must be a runner name, not {runner!r}.")
+        if runner:
+            from edgeslm.runners.base import runner_factory
+
+            try:
+                runner_factory(fmt, runner)
+            except UsageError as e:
+                raise TargetError(f"{w}: {e.message}", hint=e.hint) from e
         spec = ArtifactSpec(fmt, q, str(a.get("why", "")), _gates(a.get("gates", {}), f"{w}.gates"),
-                            tuple(sorted(options.items())))
+                            tuple(sorted(options.items())), runner)
         try:
             spec.config()
         except (TypeError, UsageError) as e:
@@ -232,7 +243,7 @@ _INTERESTING_ISA = (
 )
 
 
-def _cpu_flags() -> tuple[str, ...]:
+def host_isa_flags() -> tuple[str, ...]:
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -244,7 +255,7 @@ def _cpu_flags() -> tuple[str, ...]:
     return tuple(f for f in _INTERESTING_ISA if f in flags)
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
@@ -274,8 +285,8 @@ def detect_host() -> dict[str, Any]:
     total_mib = psutil.virtual_memory().total / (1 << 20)
     return {
         "arch": platform.machine(),
-        "isa": _cpu_flags(),
-        "threads": min(_usable_cores(), 8),  # llama.cpp stops scaling past ~8 threads on laptops
+        "isa": host_isa_flags(),
+        "threads": min(usable_cores(), 8),  # llama.cpp stops scaling past ~8 threads on laptops
         "ram_budget_mib": round(total_mib / 2),
         "storage_budget_mib": 4096,
         "memory_bandwidth_gbps": measure_bandwidth_gbps(),

@@ -33,6 +33,26 @@ def captured_stderr() -> Iterator[CapturedText]:
             out.text = tmp.read().decode("utf-8", "replace")
 
 
+# Loggers of libraries that print at import or load time, none of it actionable
+# for an edgeslm user: torchao's "Failed to load ..._C_mxfp8 / _C_cutlass_90a"
+# (CUDA-only kernels) and "no triton", torch's register_constant() deprecation.
+NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+def quiet_libraries() -> None:
+    """Keep library noise off the terminal: edgeslm's own progress only. `--debug` skips this.
+
+    Call before torch, torchao or transformers are imported: the progress-bar
+    switch is read at import. Runtime processes inherit the environment part.
+    """
+    import logging
+
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bars
+
+
 def path_size(path) -> int:
     """Bytes in a file, or in every file under a folder."""
     from pathlib import Path

@@ -76,7 +76,7 @@ def test_stress_set_has_what_breaks_tokenizers():
 @pytest.mark.parametrize("name", ["llama", "qwen2", "llama-spm", "smollm"])
 def test_stress_set_round_trips_through_each_tokenizer_path(name, loaded, gguf_file):
     """HF tokenizer and llama.cpp's tokenizer both decode their own ids back to the exact text."""
-    from edgeslm.runners import open_runner
+    from edgeslm.runners.base import RunnerOptions, load_runner
 
     text = stress_text().text
     tok = loaded(name).tokenizer
@@ -84,7 +84,7 @@ def test_stress_set_round_trips_through_each_tokenizer_path(name, loaded, gguf_f
     decoded = tok.decode(ids)
     # SentencePiece-style decoders strip the leading space they prepend; nothing else may change
     assert decoded == text
-    r = open_runner(gguf_file(name, "F32"), threads=1)
+    r = load_runner(gguf_file(name, "F32"), RunnerOptions(threads=1))  # in this process: the test reads llama.cpp's own detokenizer
     try:
         llm = r._llm(False)
         back = llm.detokenize(r.tokenize(text)).decode("utf-8")

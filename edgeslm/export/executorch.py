@@ -122,7 +122,9 @@ def bos_eos(ckpt: CheckpointDir) -> tuple[int, list[int]]:
 def build_program(ckpt: CheckpointDir, config: ExecuTorchConfig, pte: Path) -> list[str]:
     """Export, quantize, lower to XNNPACK and write ``pte``. Returns warnings."""
     import torch
-    from executorch.examples.models.llama import export_llama_lib as lib
+
+    with captured_stderr():  # its C++ tokenizer logs "Registering override fallback regex" as it loads
+        from executorch.examples.models.llama import export_llama_lib as lib
     from executorch.examples.models.llama.llama_transformer import construct_transformer
     from executorch.examples.models.llama.model_args import ModelArgs
     from executorch.extension.llm.export.builder import DType, LLMEdgeManager

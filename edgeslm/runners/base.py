@@ -17,7 +17,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from edgeslm.errors import ArtifactError
+from edgeslm.errors import ArtifactError, UsageError
 
 
 @dataclass(frozen=True)
@@ -71,15 +71,44 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-RunnerFactory = Callable[..., Runner]
-RUNNERS: dict[str, RunnerFactory] = {}  # artifact format -> factory(path, threads=..., **options)
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How a runtime is set up; the same for every runtime, so it can cross a process boundary.
+
+    ``kv_cache`` is llama.cpp's KV-cache precision ("f16" is what devices run,
+    "f32" removes its ~2e-3 logit drift); runtimes without the choice ignore it.
+    ``n_ctx`` is the context (tokens) a runtime with a sized context allocates.
+    ``runner`` picks a registered runner other than the format's default.
+    """
+
+    threads: int = 4
+    kv_cache: str = "f16"
+    n_ctx: int = 512
+    runner: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+RunnerFactory = Callable[[Path, RunnerOptions], Runner]
+RUNNERS: dict[str, RunnerFactory] = {}  # artifact format -> its default runner
+NAMED_RUNNERS: dict[str, tuple[str, RunnerFactory]] = {}  # runner name -> (format, factory), every runner
 SUFFIXES: dict[str, str] = {}  # file suffix -> artifact format
 
 
-def register_runner(fmt: str, suffix: str):
+def register_runner(fmt: str, suffix: str | None = None, *, name: str | None = None):
+    """Register ``factory(path, options) -> Runner`` for a format.
+
+    With a ``suffix`` it is the format's default runner and files with that
+    suffix are of the format; with only a ``name`` it is an alternative a
+    target's artifact entry can pick with ``runner = "NAME"``.
+    """
+
     def deco(factory: RunnerFactory) -> RunnerFactory:
-        RUNNERS[fmt] = factory
-        SUFFIXES[suffix] = fmt
+        NAMED_RUNNERS[name or factory.name] = (fmt, factory)
+        if suffix is not None:
+            RUNNERS[fmt] = factory
+            SUFFIXES[suffix] = fmt
         return factory
 
     return deco
@@ -91,7 +120,7 @@ FOLDER_MARKERS = {"model.pte": "executorch", "genai_config.json": "onnx"}
 
 def format_of(path: Path) -> str:
     """The artifact format of ``path``: its suffix, or for a folder, the file that marks it. Raises ArtifactError."""
-    _load_builtin_runners()
+    load_runner_modules()
     if path.is_dir():
         for marker, fmt in FOLDER_MARKERS.items():
             if (path / marker).is_file():
@@ -108,18 +137,59 @@ def format_of(path: Path) -> str:
     return fmt
 
 
-def open_runner(path: Path, threads: int, **options) -> Runner:
-    """Load an artifact in its own runtime. Raises ArtifactError if it is missing or corrupt."""
+def runner_factory(fmt: str, runner: str = "") -> RunnerFactory:
+    """The factory for ``fmt``: its default, or the registered runner named ``runner``. Raises UsageError."""
+    load_runner_modules()
+    if not runner:
+        return RUNNERS[fmt]
+    found = NAMED_RUNNERS.get(runner)
+    if found is None or found[0] != fmt:
+        names = [n for n, (f, _) in NAMED_RUNNERS.items() if f == fmt]
+        raise UsageError(f"no runner {runner!r} for {fmt} artifacts.", hint=f"{fmt} runners: {', '.join(names)}")
+    return found[1]
+
+
+def load_runner(path: Path, options: RunnerOptions, fmt: str | None = None) -> Runner:
+    """Load an artifact in its runtime *in this process*: what the runtime process does.
+
+    Raises ArtifactError if it is missing or corrupt. Everything else should use
+    ``open_runner``, which keeps a crash of the runtime out of this process.
+    """
     if not path.exists():
         raise ArtifactError(f"artifact {path} does not exist.")
-    return RUNNERS[format_of(path)](path, threads=threads, **options)
+    return runner_factory(fmt or format_of(path), options.runner)(path, options)
 
 
-def _load_builtin_runners() -> None:
-    # imported lazily so that `edgeslm --help` does not load every runtime
+def open_runner(path: Path, threads: int, *, log: Path | None = None, timeout_s: float | None = None, **options):
+    """Load an artifact in its own runtime, in a child process (runners.process.RuntimeProcess).
+
+    ``options`` are RunnerOptions fields (kv_cache, n_ctx, runner). The child's
+    output goes to ``log``. Raises ArtifactError (missing, corrupt), UsageError
+    (an unknown option), RuntimeFailure (the runtime crashed or hung while loading).
+    """
+    from edgeslm.runners.process import DEFAULT_TIMEOUT_S, RuntimeProcess
+
+    try:
+        opts = RunnerOptions(threads=threads, **options)
+    except TypeError as e:
+        raise UsageError(f"unknown runner option: {e}") from e
+    if not path.exists():
+        raise ArtifactError(f"artifact {path} does not exist.")
+    return RuntimeProcess(path, format_of(path), opts, log=log, timeout_s=timeout_s or DEFAULT_TIMEOUT_S)
+
+
+def load_runner_modules() -> None:
+    """Import the built-in runners and any plugins named in $EDGESLM_PLUGINS.
+
+    Lazy so that `edgeslm --help` does not load every runtime. Plugins let a
+    third-party runtime register runners; the runtime process loads the same ones.
+    """
     import edgeslm.runners.executorch  # noqa: F401
     import edgeslm.runners.llamacpp  # noqa: F401
     import edgeslm.runners.onnx  # noqa: F401
+    from edgeslm.plugins import load_plugins
+
+    load_plugins()
 
 
 def measure_speed(runner: Runner, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3) -> SpeedResult:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from edgeslm.errors import ArtifactError
-from edgeslm.runners.base import Generation, register_runner
+from edgeslm.runners.base import Generation, RunnerOptions, register_runner
 from edgeslm.util import captured_stderr
 
 PTE_FILE = "model.pte"
@@ -35,7 +35,7 @@ def _pte_and_tokenizer(path: Path) -> tuple[Path, Path]:
 class ExecuTorchRunner:
     name = "executorch"
 
-    def __init__(self, path: Path, threads: int = 4, **_options):
+    def __init__(self, path: Path, options: RunnerOptions):  # kv_cache, n_ctx: fixed in the program
         # the custom SDPA/cache ops and the quantized kernels (4/8-bit embeddings)
         # must be registered before the program loads
         import executorch.kernels.quantized  # noqa: F401
@@ -44,7 +44,7 @@ class ExecuTorchRunner:
 
         self.path = Path(path)
         self.pte, self.tokenizer_file = _pte_and_tokenizer(self.path)
-        self.threads = threads
+        self.threads = threads = options.threads
         portable_lib._unsafe_reset_threadpool(threads)
         with captured_stderr() as log:
             try:

@@ -9,34 +9,80 @@ from typing import Sequence
 import numpy as np
 
 from edgeslm.errors import ArtifactError
-from edgeslm.runners.base import Generation, register_runner
+from edgeslm.runners.base import Generation, RunnerOptions, register_runner
 from edgeslm.util import captured_stderr
 
 # llama.cpp KV-cache element types (ggml_type ids), by the names users pass.
 KV_CACHE_TYPES = {"f32": 0, "f16": 1}
+# A llama.cpp built with its AMX backend repacks Q8_0 weights for AMX and then
+# crashed (SIGSEGV in llama_decode). scripts/install_llama_cpp.py never builds it;
+# a build that has it anyway (the user's own CMAKE_ARGS) loads without the extra
+# buffer types, which is where the AMX repack lives.
+UNSAFE_SYSTEM_INFO = ("AMX_INT8 = 1",)
+
+
+def system_info() -> str:
+    """llama.cpp's compile-time feature list, e.g. 'CPU : SSE3 = 1 | AVX2 = 1 | ...'."""
+    import llama_cpp
+
+    return llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+
+
+def unsafe_features(info: str) -> list[str]:
+    """The entries of UNSAFE_SYSTEM_INFO that ``info`` (a system_info() text) shows."""
+    return [u for u in UNSAFE_SYSTEM_INFO if u in info]
+
+
+def _without_extra_buffer_types() -> None:
+    """Make every later model load use use_extra_bufts = False (no AMX/CPU weight repacking).
+
+    llama-cpp-python's Llama does not expose the field, but builds its model
+    parameters from llama_model_default_params, so that is wrapped. Only ever
+    called inside a runtime process.
+    """
+    import llama_cpp.llama_cpp as lib
+
+    if getattr(lib.llama_model_default_params, "_edgeslm_safe", False):
+        return
+    default = lib.llama_model_default_params
+
+    def safe_params():
+        p = default()
+        p.use_extra_bufts = False
+        return p
+
+    safe_params._edgeslm_safe = True
+    lib.llama_model_default_params = safe_params
 
 
 @register_runner("gguf", ".gguf")
 class LlamaCppRunner:
     """Loads a .gguf in llama.cpp.
 
-    ``kv_cache`` is the KV-cache precision: llama.cpp's default f16 is what
-    devices run; f32 removes its ~2e-3 logit drift for exact parity checks.
+    ``options.kv_cache`` is the KV-cache precision: llama.cpp's default f16 is
+    what devices run; f32 removes its ~2e-3 logit drift for exact parity checks.
     """
 
     name = "llama.cpp"
 
-    def __init__(self, path: Path, threads: int = 4, kv_cache: str = "f16", n_ctx: int = 512):
+    def __init__(self, path: Path, options: RunnerOptions):
         import llama_cpp  # noqa: F401  (fail here, not mid-measurement, if the build is broken)
 
-        if kv_cache not in KV_CACHE_TYPES:
-            raise ArtifactError(f"unknown KV-cache type {kv_cache!r}; choose one of {', '.join(KV_CACHE_TYPES)}")
+        if options.kv_cache not in KV_CACHE_TYPES:
+            raise ArtifactError(f"unknown KV-cache type {options.kv_cache!r}; choose one of {', '.join(KV_CACHE_TYPES)}")
+        if unsafe_features(system_info()):
+            _without_extra_buffer_types()
         self.path = Path(path)
-        self.threads = threads
-        self.kv_cache = kv_cache
-        self.n_ctx = n_ctx
+        self.threads = options.threads
+        self.kv_cache = options.kv_cache
+        self.n_ctx = options.n_ctx
         self._llms: dict[bool, object] = {}
         self._llm(logits_all=False)  # load now so a corrupt file fails at open
+
+    def describe(self) -> dict:
+        """The build that runs the model: llama.cpp's system info, and whether the AMX guard is on."""
+        info = system_info()
+        return {"system_info": info, "extra_buffer_types": not unsafe_features(info)}
 
     def _llm(self, logits_all: bool, n_ctx: int | None = None):
         n_ctx = max(n_ctx or 0, self.n_ctx)
@@ -61,7 +107,8 @@ class LlamaCppRunner:
             detail = "\n".join(line for line in log.text.splitlines() if "error" in line.lower() or "failed" in line.lower())
             raise ArtifactError(
                 f"llama.cpp could not load {self.path}: {err}" + (f"\n{detail[-1500:]}" if detail else ""),
-                hint="the file is corrupt, truncated or not a GGUF model; export it again",
+                hint="the file is corrupt, truncated or not a GGUF model; `edgeslm inspect` the checkpoint it came from, "
+                     "then export it again",
             )
         self._llms[logits_all] = llm
         return llm

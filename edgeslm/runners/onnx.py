@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from edgeslm.errors import ArtifactError
-from edgeslm.runners.base import Generation, register_runner
+from edgeslm.runners.base import Generation, RunnerOptions, register_runner
 from edgeslm.util import captured_stderr
 
 
@@ -23,9 +23,10 @@ from edgeslm.util import captured_stderr
 class OnnxRunner:
     name = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int = 4, **_options):
+    def __init__(self, path: Path, options: RunnerOptions):  # kv_cache, n_ctx: the graph's own (fp32, dynamic)
         import onnxruntime as ort
 
+        threads = options.threads
         self.path = Path(path)
         folder = self.path if self.path.is_dir() else self.path.parent
         model = self.path / "model.onnx" if self.path.is_dir() else self.path

@@ -6,22 +6,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from edgeslm.data import TextSet
-from edgeslm.errors import DataError, UsageError
+from edgeslm.errors import DataError, RuntimeFailure, UsageError
 from edgeslm.models.loader import LoadedModel
 from edgeslm.runners.base import format_of, open_runner
+from edgeslm.runners.process import DEFAULT_TIMEOUT_S
 from edgeslm.runners.torch import TorchRunner
 from edgeslm.targets import ArtifactSpec, Gates, Target
 from edgeslm.util import path_size
-from edgeslm.verify.accuracy import AccuracyAccumulator
+from edgeslm.runners.base import SpeedResult
+from edgeslm.verify.accuracy import AccuracyAccumulator, AccuracyStats
 from edgeslm.verify.report import TokenizerParity, VerifyReport, check_gates
-from edgeslm.verify.throughput import BYTES_PER_TOKEN, measure_in_subprocess, roofline_decode_tps
+from edgeslm.verify.throughput import BYTES_PER_TOKEN, roofline_decode_tps
 
 __all__ = ["VerifyOptions", "VerifyReport", "verify"]
 
@@ -39,6 +41,7 @@ class VerifyOptions:
     runs: int = 3  # timed runs after one warm-up; medians reported
     kv_cache: str = "f16"  # runtime KV-cache precision for the accuracy pass ("f32" for exact parity)
     greedy_tokens: int = 32  # greedy tokens compared for the prefix-match length
+    timeout_s: float = DEFAULT_TIMEOUT_S  # per request to the runtime process; past it the runtime counts as hung
 
 
 def _bos(reference: LoadedModel) -> list[int]:
@@ -70,52 +73,72 @@ def verify(
     quant: str | None = None,
     gates: Gates | None = None,
     options: VerifyOptions | None = None,
+    runner: str = "",
+    log: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> VerifyReport:
-    """Measure accuracy, tokenizer parity and speed of ``artifact`` and check the target's gates.
+    """Measure speed, tokenizer parity and accuracy of ``artifact`` and check the target's gates.
 
+    The artifact runs in a runtime process of its own (``runner``: a registered
+    runner name, default the format's own); the reference stays here. Speed
+    is timed first, so the process's peak RSS is that of loading and timing.
     Accuracy is computed on the reference tokenizer's ids for ``data``, in
     windows of ``ctx`` tokens, each evaluated from an empty cache by both sides.
 
-    Raises ArtifactError (cannot load), DataError (too little text), UsageError.
+    A runtime that crashes, hangs or is killed does not raise: the report
+    comes back with ``failure`` saying what happened, where, and the log
+    (``log``, else a temporary file kept for the failure), and what was
+    measured before it.
+
+    Raises ArtifactError (the runtime refuses the file), DataError (too little text), UsageError.
     """
     opt = options or VerifyOptions()
     fmt = format_of(artifact)
     if opt.ctx > reference.spec.max_position_embeddings:
         raise UsageError(f"--ctx {opt.ctx} exceeds the model's max_position_embeddings {reference.spec.max_position_embeddings}.")
     quant = quant or _read_quant(artifact, fmt)
-    gates = gates or target.gates_for(artifact_spec_for(target, fmt, quant))
+    spec = artifact_spec_for(target, fmt, quant)
+    gates = gates or target.gates_for(spec)
+    runner = runner or spec.runner
 
     ref = TorchRunner(reference)
     all_ids = ref.tokenize(data.text)
     if len(all_ids) < MIN_EVAL_TOKENS:
         raise DataError(f"{data.source} has only {len(all_ids)} tokens; verification needs at least {MIN_EVAL_TOKENS}.")
     ids = all_ids[: opt.max_tokens]
+    bos = _bos(reference)
+    step = opt.ctx - len(bos)
+    windows = [w for w in (bos + ids[i : i + step] for i in range(0, len(ids), step)) if len(w) >= 2]
+    timed_prompt = (ids * (opt.prompt_tokens // len(ids) + 1))[: opt.prompt_tokens]
+    greedy_prompt = (bos + ids)[: min(32, opt.ctx // 2)]
 
+    m = _Measured()
+    doing = "loading the artifact"
     progress(f"loading {artifact.name} in its runtime")
-    runner = open_runner(artifact, threads=target.threads, kv_cache=opt.kv_cache, n_ctx=opt.ctx + 8)
     try:
-        parity = _tokenizer_parity(all_ids, runner.tokenize(data.text))
-        bos = _bos(reference)
-        acc = AccuracyAccumulator()
-        step = opt.ctx - len(bos)
-        windows = [bos + ids[i : i + step] for i in range(0, len(ids), step)]
-        windows = [w for w in windows if len(w) >= 2]
-        progress(f"accuracy over {len(ids)} tokens in {len(windows)} windows of <= {opt.ctx}")
-        for w in windows:
-            acc.add(ref.logits(w), runner.logits(w), np.asarray(w[1:]))
-        # greedy agreement from the same prompt: how many tokens until the first divergence
-        prompt = (bos + ids)[: min(32, opt.ctx // 2)]
-        ref_greedy = ref.generate(prompt, opt.greedy_tokens).tokens
-        art_greedy = runner.generate(prompt, opt.greedy_tokens).tokens
-        greedy_match = next((i for i, (a, b) in enumerate(zip(ref_greedy, art_greedy)) if a != b), len(ref_greedy))
-    finally:
-        runner.close()
+        with open_runner(artifact, threads=target.threads, kv_cache=opt.kv_cache, n_ctx=opt.ctx + 8, runner=runner,
+                         log=log, timeout_s=opt.timeout_s) as rt:
+            m.runtime = {"name": rt.name, "versions": rt.versions, **rt.info}
+            doing = "timing"
+            progress(f"timing {opt.runs} runs of {opt.prompt_tokens}+{opt.new_tokens} tokens at {target.threads} threads")
+            m.speed = rt.time(timed_prompt, opt.new_tokens, opt.runs)
+            doing = "tokenizing the evaluation text"
+            m.parity = _tokenizer_parity(all_ids, rt.tokenize(data.text))
+            progress(f"accuracy over {len(ids)} tokens in {len(windows)} windows of <= {opt.ctx}")
+            acc = AccuracyAccumulator()
+            for i, w in enumerate(windows, 1):
+                doing = f"evaluating window {i} of {len(windows)}"
+                acc.add(ref.logits(w), rt.logits(w), np.asarray(w[1:]))
+            m.accuracy = acc.result()
+            # greedy agreement from the same prompt: how many tokens until the first divergence
+            doing = "generating greedy tokens"
+            ref_greedy = ref.generate(greedy_prompt, opt.greedy_tokens).tokens
+            art_greedy = rt.generate(greedy_prompt, opt.greedy_tokens).tokens
+            m.greedy = next((i for i, (a, b) in enumerate(zip(ref_greedy, art_greedy)) if a != b), len(ref_greedy))
+    except RuntimeFailure as e:
+        m.failure = e.while_doing(doing).message
+        progress(f"FAILED: {m.failure}")
 
-    prompt = (ids * (opt.prompt_tokens // len(ids) + 1))[: opt.prompt_tokens]
-    progress(f"timing {opt.runs} runs of {opt.prompt_tokens}+{opt.new_tokens} tokens at {target.threads} threads")
-    speed = measure_in_subprocess(artifact, target.threads, prompt, opt.new_tokens, opt.runs)
-    size = path_size(artifact)
     report = VerifyReport(
         artifact=str(artifact),
         format=fmt,
@@ -123,16 +146,30 @@ def verify(
         target=target.name,
         reference={"name": reference.ckpt.name, "path": str(reference.ckpt.path), "sha256": reference.ckpt.sha256},
         data={"source": data.source, "sha256": data.sha256, "tokens": len(ids), "windows": len(windows), "ctx": opt.ctx},
-        accuracy=acc.result(),
-        greedy_prefix_match=greedy_match,
+        accuracy=m.accuracy,
+        greedy_prefix_match=m.greedy,
         greedy_tokens=opt.greedy_tokens,
-        tokenizer=parity,
-        speed=speed,
-        file_mib=size / (1 << 20),
+        tokenizer=m.parity,
+        speed=m.speed,
+        file_mib=path_size(artifact) / (1 << 20),
         roofline_decode_tps=roofline_decode_tps(BYTES_PER_TOKEN[fmt](artifact, reference.spec), target.memory_bandwidth_gbps),
         gates=(),
+        runtime=m.runtime,
+        failure=m.failure,
     )
     return replace(report, gates=check_gates(report, gates))
+
+
+@dataclass
+class _Measured:
+    """What verify has measured so far: a runtime failure keeps what came before it."""
+
+    runtime: dict = field(default_factory=dict)
+    speed: SpeedResult | None = None
+    parity: TokenizerParity | None = None
+    accuracy: AccuracyStats | None = None
+    greedy: int | None = None
+    failure: str | None = None
 
 
 def _read_quant(artifact: Path, fmt: str) -> str:

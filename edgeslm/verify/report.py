@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from edgeslm.runners.base import SpeedResult
@@ -34,45 +34,58 @@ class VerifyReport:
     target: str
     reference: dict[str, Any]  # name, sha256
     data: dict[str, Any]  # source, sha256, tokens
-    accuracy: AccuracyStats
-    greedy_prefix_match: int  # greedy tokens equal to the reference's before the first difference
+    # Measurements are None when the runtime failed before reaching them (see ``failure``).
+    accuracy: AccuracyStats | None
+    greedy_prefix_match: int | None  # greedy tokens equal to the reference's before the first difference
     greedy_tokens: int  # of this many compared
-    tokenizer: TokenizerParity
-    speed: SpeedResult
+    tokenizer: TokenizerParity | None
+    speed: SpeedResult | None
     file_mib: float
     roofline_decode_tps: float
     gates: tuple[GateResult, ...]
+    runtime: dict[str, Any] = field(default_factory=dict)  # name, package versions, build info (llama.cpp system info)
+    failure: str | None = None  # why the artifact could not be fully verified: a runtime crash, hang or kill
 
     @property
     def passed(self) -> bool:
-        return all(g.passed for g in self.gates)
+        return self.failure is None and all(g.passed for g in self.gates)
+
+    @classmethod
+    def failed(cls, artifact: str, fmt: str, quant: str, target: str, reason: str) -> "VerifyReport":
+        """The row of an artifact that never reached measurement (its export or load failed)."""
+        return cls(artifact, fmt, quant, target, {}, {}, None, None, 0, None, None, 0.0, 0.0, (), failure=reason)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["accuracy"] = self.accuracy.to_dict()
+        d["accuracy"] = self.accuracy.to_dict() if self.accuracy else None
         d["passed"] = self.passed
         return d
 
 
-# Gates field -> the measured value it limits, and whether the limit is a maximum.
+# Gates field -> the measured value it limits (None: not measured), and whether the limit is a maximum.
 _GATE_VALUES = {
-    "max_mean_kl": (lambda r: r.accuracy.mean_kl, True),
-    "min_top1": (lambda r: r.accuracy.top1_agreement, False),
-    "max_ppl_ratio": (lambda r: r.accuracy.ppl_ratio, True),
-    "min_decode_tps": (lambda r: r.speed.decode_tps, False),
+    "max_mean_kl": (lambda r: r.accuracy and r.accuracy.mean_kl, True),
+    "min_top1": (lambda r: r.accuracy and r.accuracy.top1_agreement, False),
+    "max_ppl_ratio": (lambda r: r.accuracy and r.accuracy.ppl_ratio, True),
+    "min_decode_tps": (lambda r: r.speed and r.speed.decode_tps, False),
     "max_file_mib": (lambda r: r.file_mib, True),
-    "max_peak_rss_mib": (lambda r: r.speed.peak_rss_mib or 0.0, True),
+    "max_peak_rss_mib": (lambda r: r.speed and (r.speed.peak_rss_mib or 0.0), True),
 }
 
 
 def check_gates(report: VerifyReport, gates: Gates) -> tuple[GateResult, ...]:
+    """Each gate against what was measured; a gate whose value a runtime failure left unmeasured is left out
+    (the report fails on ``failure`` already)."""
     out = []
     for f in fields(gates):
         limit = getattr(gates, f.name)
         if limit is None:
             continue
         value_of, is_max = _GATE_VALUES[f.name]
-        v = float(value_of(report))
+        v = value_of(report)
+        if v is None:
+            continue
+        v = float(v)
         out.append(GateResult(f.name, limit, v, v <= limit if is_max else v >= limit))
     return tuple(out)
 
@@ -97,16 +110,27 @@ SUMMARY_HEADERS = [
 ]
 
 
+_NA = "-"  # not measured: the runtime failed first
+
+
 def _summary_row(r: VerifyReport) -> list[str]:
-    a, s = r.accuracy, r.speed
+    a, s, t = r.accuracy, r.speed, r.tokenizer
     failed = [g.name for g in r.gates if not g.passed]
+    verdict = "PASS" if r.passed else "FAIL: " + ",".join((["runtime"] if r.failure else []) + failed)
+    acc = ([_fmt(a.mean_kl), _fmt(a.p99_kl), f"{a.top1_agreement:.1%}", f"{a.ppl_reference:.3f}", f"{a.ppl_artifact:.3f}",
+            f"{a.ppl_ratio:.4f}"] if a else [_NA] * 6)
     return [
-        f"{r.format}:{r.quant}", f"{r.file_mib:.1f}", _fmt(a.mean_kl), _fmt(a.p99_kl), f"{a.top1_agreement:.1%}",
-        f"{a.ppl_reference:.3f}", f"{a.ppl_artifact:.3f}", f"{a.ppl_ratio:.4f}", f"{r.greedy_prefix_match}/{r.greedy_tokens}",
-        "equal" if r.tokenizer.equal else f"DIFF@{r.tokenizer.first_mismatch}",
-        f"{s.prefill_tps:.0f}", f"{s.decode_tps:.1f}", f"{r.roofline_decode_tps:.0f}",
-        f"{s.peak_rss_mib or 0:.0f}", "PASS" if not failed else "FAIL: " + ",".join(failed),
+        f"{r.format}:{r.quant}", f"{r.file_mib:.1f}", *acc,
+        _NA if r.greedy_prefix_match is None else f"{r.greedy_prefix_match}/{r.greedy_tokens}",
+        _NA if t is None else "equal" if t.equal else f"DIFF@{t.first_mismatch}",
+        *([f"{s.prefill_tps:.0f}", f"{s.decode_tps:.1f}"] if s else [_NA, _NA]), f"{r.roofline_decode_tps:.0f}",
+        f"{s.peak_rss_mib or 0:.0f}" if s else _NA, verdict,
     ]
+
+
+def render_failures(reports: list[VerifyReport]) -> str:
+    """One line per artifact whose runtime failed: what happened and where its log is ('' when none)."""
+    return "\n".join(f"{r.format}:{r.quant}: {r.failure}" for r in reports if r.failure)
 
 
 def render_summary(reports: list[VerifyReport]) -> str:
@@ -123,6 +147,9 @@ def render_markdown(reports: list[VerifyReport], title: str) -> str:
     rows = [_summary_row(r) for r in reports]
     md = [f"# {title}", "", "| " + " | ".join(SUMMARY_HEADERS) + " |", "|" + "---|" * len(SUMMARY_HEADERS)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
+    failures = [r for r in reports if r.failure]
+    if failures:
+        md += ["", "## Runtime failures", ""] + [f"- **{r.format}:{r.quant}**: {r.failure}" for r in failures]
     for r in reports:
         md += ["", f"## {r.format}:{r.quant} gates", "", "| gate | limit | measured | result |", "|---|---|---|---|"]
         md += [f"| {g.name} | {_fmt(g.limit)} | {_fmt(g.value)} | {'pass' if g.passed else 'FAIL'} |" for g in r.gates]

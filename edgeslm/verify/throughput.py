@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from edgeslm.errors import ArtifactError
 from edgeslm.runners.base import SpeedResult
 
 
 def measure_in_subprocess(
     artifact: Path, threads: int, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3, timeout_s: float = 900
 ) -> SpeedResult:
-    """Run edgeslm.runners.bench on ``artifact``; peak RSS is that process's alone.
+    """Time ``artifact`` in a runtime process of its own; peak RSS is that process's alone.
 
-    Raises ArtifactError if the runtime fails.
+    Raises ArtifactError if the runtime refuses the file, RuntimeFailure if it crashes or hangs.
     """
-    cmd = [
-        sys.executable, "-m", "edgeslm.runners.bench", str(artifact), "--threads", str(threads),
-        "--prompt", ",".join(str(int(t)) for t in prompt), "--new-tokens", str(new_tokens), "--runs", str(runs),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-    if proc.returncode != 0:
-        raise ArtifactError(f"speed measurement of {artifact} failed:\n{proc.stderr.strip()[-2000:]}")
-    return SpeedResult(**json.loads(proc.stdout.strip().splitlines()[-1]))
+    from edgeslm.runners.base import open_runner
+
+    with open_runner(artifact, threads, timeout_s=timeout_s) as rt:
+        return rt.time(prompt, new_tokens, runs)
 
 
 def roofline_decode_tps(bytes_per_token: float, bandwidth_gbps: float) -> float:

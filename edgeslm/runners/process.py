@@ -1,0 +1,240 @@
+"""A runtime in a child process of its own, behind a small request/response protocol.
+
+A runtime that crashes (SIGSEGV, SIGILL, abort), hangs, or is killed for memory
+takes down only its child: the caller gets a RuntimeFailure naming what
+happened and where the child's log is, and carries on with the next artifact.
+
+The protocol (runners/worker.py serves it; a process on a phone or a board can
+serve the same one): one JSON object per line on the child's stdin, one JSON
+answer per line on its stdout.
+
+    {"op": "load", "path": P, "format": F, "options": RunnerOptions}  -> {"runtime", "versions", "info"}
+    {"op": "tokenize", "text_file": NAME}                             -> {"array": NAME}   (T,) int64
+    {"op": "logits", "ids": [..]}                                     -> {"array": NAME}   (T, V) float32
+    {"op": "generate", "prompt": [..], "max_new_tokens": N}           -> Generation fields
+    {"op": "time", "prompt": [..], "new_tokens": N, "runs": R}        -> SpeedResult fields (peak_rss_mib: the child's)
+    {"op": "close"}                                                   -> {} and the child exits
+
+Every answer has "ok"; a refusal is {"ok": false, "error": {"kind", "message", "hint"}}.
+Arrays never go through the pipe: they are .npy files in a scratch folder the
+parent owns (on /dev/shm where there is one, so they stay in memory), written by
+the child and deleted by the parent once read.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgeslm.errors import ArtifactError, EdgeSLMError, RuntimeFailure, UsageError
+from edgeslm.runners.base import Generation, RunnerOptions, SpeedResult
+
+DEFAULT_TIMEOUT_S = 900.0  # per request: loading a large model, or timing 4 x 256 tokens on a slow board
+_CLOSE_TIMEOUT_S = 10.0
+_LIVE: "weakref.WeakSet[RuntimeProcess]" = weakref.WeakSet()
+
+# error kinds a child may report -> the error raised here (a refusal, not a crash)
+_REFUSALS: dict[str, type[EdgeSLMError]] = {"ArtifactError": ArtifactError, "UsageError": UsageError}
+
+
+def _scratch_root() -> str | None:
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+
+
+def describe_exit(returncode: int) -> str:
+    """What a child's exit status means, for a person: 'crashed (SIGSEGV)', 'was killed (SIGKILL) ...'."""
+    if returncode < 0:
+        sig = -returncode
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+        if sig == signal.SIGKILL:
+            return f"was killed ({name}), most likely by the out-of-memory killer"
+        if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            return f"was stopped ({name})"
+        return f"crashed ({name})"
+    if returncode == 128 + signal.SIGKILL:
+        return "exited with status 137 (killed, most likely out of memory)"
+    if returncode > 128 and returncode - 128 in signal.Signals._value2member_map_:
+        return f"exited with status {returncode} ({signal.Signals(returncode - 128).name})"
+    return f"exited unexpectedly with status {returncode}"
+
+
+class RuntimeProcess:
+    """One artifact loaded in its runtime, in a child process. A Runner, plus ``time``.
+
+    Raises RuntimeFailure when the child crashes, hangs past ``timeout_s`` per
+    request, or is killed; ArtifactError/UsageError when the runtime refuses
+    (a corrupt file). Use as a context manager, or call ``close()``: the child
+    is killed if it does not exit, and also when this process exits.
+    """
+
+    def __init__(self, path: Path, fmt: str, options: RunnerOptions, *, log: Path | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S):
+        self.path, self.format, self.options, self.timeout_s = Path(path), fmt, options, timeout_s
+        self.threads = options.threads
+        self.name = options.runner or fmt  # replaced by the runtime's own name once loaded
+        self.failed = False
+        self._keep_log = log is not None
+        if log is None:
+            fd, tmp = tempfile.mkstemp(prefix=f"edgeslm-{fmt}-", suffix=".log")
+            os.close(fd)
+            log = Path(tmp)
+        self.log = Path(log)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(tempfile.mkdtemp(prefix="edgeslm-rt-", dir=_scratch_root()))
+        self._buf = b""
+        self._n = 0
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "edgeslm.runners.worker", "--scratch", str(self.scratch)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logf,
+                # its own session: a Ctrl-C at the terminal reaches edgeslm, which then ends the child
+                start_new_session=True,
+            )
+        _LIVE.add(self)
+        try:
+            info = self._call({"op": "load", "path": str(self.path.resolve()), "format": fmt, "options": options.to_dict()},
+                              "loading the artifact")
+        except BaseException:
+            self.close()
+            raise
+        self.name = info["runtime"]
+        self.versions: dict[str, str] = info.get("versions", {})
+        self.info: dict[str, Any] = info.get("info", {})
+
+    # --- the Runner protocol ---------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        name = f"text-{self._n}.txt"
+        (self.scratch / name).write_bytes(text.encode("utf-8"))  # bytes: text mode would turn CRLF into LF
+        try:
+            return self._array(self._call({"op": "tokenize", "text_file": name}, "tokenizing")).tolist()
+        finally:
+            (self.scratch / name).unlink(missing_ok=True)
+
+    def logits(self, ids: Sequence[int]) -> np.ndarray:
+        """(T, V) float32 logits at every position of ``ids`` from an empty cache."""
+        return self._array(self._call({"op": "logits", "ids": [int(t) for t in ids]}, "computing logits"))
+
+    def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Generation:
+        r = self._call({"op": "generate", "prompt": [int(t) for t in prompt], "max_new_tokens": int(max_new_tokens)},
+                       "generating")
+        return Generation(r["tokens"], r["prefill_s"], r["decode_s"], r["prompt_tokens"])
+
+    def time(self, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3) -> SpeedResult:
+        """runners.base.measure_speed in the child; peak_rss_mib is the child's peak (MiB) after loading and timing."""
+        r = self._call({"op": "time", "prompt": [int(t) for t in prompt], "new_tokens": int(new_tokens), "runs": int(runs)},
+                       "timing")
+        return SpeedResult(**r)
+
+    def close(self) -> None:
+        """Ask the child to exit; kill it if it does not. Removes the scratch folder, and the log unless kept."""
+        if self.proc.poll() is None:
+            try:
+                self._send({"op": "close"})
+                self.proc.wait(timeout=_CLOSE_TIMEOUT_S)
+            except (OSError, subprocess.TimeoutExpired):
+                self._kill()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f:
+                f.close()
+        _LIVE.discard(self)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        if not self._keep_log and not self.failed:
+            self.log.unlink(missing_ok=True)
+
+    def __enter__(self) -> "RuntimeProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- the wire ----------------------------------------------------------------
+
+    def _send(self, req: dict) -> None:
+        self.proc.stdin.write((json.dumps(req) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def _call(self, req: dict, doing: str) -> dict:
+        self._n += 1
+        try:
+            self._send(req)
+        except (BrokenPipeError, OSError):
+            self._fail(self._exit_reason(), doing)
+        line = self._read_line(time.monotonic() + self.timeout_s, doing)
+        resp = json.loads(line)
+        if resp.pop("ok", False):
+            return resp
+        err = resp.get("error", {})
+        cls = _REFUSALS.get(err.get("kind", ""))
+        if cls is not None:
+            raise cls(err.get("message", "the runtime refused"), hint=err.get("hint"))
+        self._fail(f"failed: {err.get('message', 'unknown error')}", doing)
+
+    def _read_line(self, deadline: float, doing: str) -> bytes:
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._kill()
+                self._fail(f"hung: no answer within {self.timeout_s:g} s", doing)
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:  # the child is gone
+                self._fail(self._exit_reason(), doing)
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
+
+    def _exit_reason(self) -> str:
+        try:
+            code = self.proc.wait(timeout=_CLOSE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            return "closed its output and stopped answering"
+        return describe_exit(code)
+
+    def _array(self, resp: dict) -> np.ndarray:
+        f = self.scratch / resp["array"]
+        try:
+            return np.load(f)
+        finally:
+            f.unlink(missing_ok=True)
+
+    def _kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=_CLOSE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _fail(self, reason: str, doing: str):
+        self.failed = True
+        raise RuntimeFailure(self.name, reason, doing=doing, log=self.log)
+
+
+@atexit.register
+def _end_children() -> None:
+    """No runtime process outlives edgeslm, whatever ends it (short of SIGKILL, which the child's
+    parent-death signal covers on Linux)."""
+    for rt in list(_LIVE):
+        rt._kill()
+        shutil.rmtree(rt.scratch, ignore_errors=True)
