@@ -23,7 +23,7 @@ venv: $(BIN)/edgeslm
 
 demo: venv
 	mkdir -p build
-	$(BIN)/edgeslm build --target host -o build/demo
+	$(BIN)/edgeslm build --target host -o build/demo --overwrite
 
 test: venv
 	$(BIN)/python -m pytest -q

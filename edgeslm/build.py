@@ -10,6 +10,7 @@ gets a failed row; the others still build and the reports are still written.
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from edgeslm.errors import ArtifactError, ExportError, OutputPathError
 from edgeslm.export import Artifact, export
 from edgeslm.manifest import build_manifest, file_sha256, write_json, write_text
 from edgeslm.models.loader import CheckpointDir, load_model
+from edgeslm.outputs import check_output
 from edgeslm.targets import Target
 from edgeslm.verify import VerifyOptions, VerifyReport, verify
 from edgeslm.verify.report import render_markdown
@@ -42,11 +44,11 @@ class BuildResult:
         return all(r.passed for r in self.reports)
 
 
-def _prepare(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputPathError(f"{out_dir} exists and is not a directory.")
-    if not out_dir.parent.resolve().is_dir():
-        raise OutputPathError(f"parent directory {out_dir.parent} does not exist.", hint=f"mkdir -p {out_dir.parent}")
+def _prepare(out_dir: Path, ckpt: CheckpointDir, overwrite: bool) -> None:
+    """The output rule (edgeslm/outputs.py) for the build folder; an earlier build is removed with ``overwrite``."""
+    check_output(out_dir, folder=True, inputs=[ckpt.path], overwrite=overwrite)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        shutil.rmtree(out_dir)  # the artifacts are written one by one as they verify: no staging beside it
     try:
         out_dir.mkdir(exist_ok=True)
     except OSError as e:
@@ -60,14 +62,17 @@ def build(
     data: TextSet,
     *,
     options: VerifyOptions | None = None,
+    overwrite: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> BuildResult:
-    """Export and verify every artifact ``target`` lists.
+    """Export and verify every artifact ``target`` lists into ``out_dir``.
 
-    Gate failures and failed artifacts (export errors, runtime crashes) are in
-    the result, not raised. Raises OutputPathError, ModelLoadError.
+    ``out_dir`` follows the output rule (edgeslm/outputs.py): an earlier build
+    there is replaced only with ``overwrite``. Gate failures and failed
+    artifacts (export errors, runtime crashes) are in the result, not raised.
+    Raises OutputPathError, ModelLoadError.
     """
-    _prepare(out_dir)
+    _prepare(out_dir, ckpt, overwrite)
     progress(f"loading reference {ckpt.name}")
     reference = load_model(ckpt)
     artifacts, reports = [], []
@@ -77,10 +82,6 @@ def build(
         step("exporting")
         config = spec.config()
         dest = out_dir / artifact_name(ckpt.name, spec.format, spec.quant)
-        if dest.is_dir():  # a folder artifact from an earlier build: replace it
-            import shutil
-
-            shutil.rmtree(dest)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

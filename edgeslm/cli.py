@@ -8,6 +8,7 @@ edgeslm; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -65,6 +66,12 @@ class _Group(click.Group):
         except Exception as e:  # noqa: BLE001 - the last line of defence: never a raw traceback
             if debug():
                 raise
+            import errno
+
+            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                click.secho(f"error: no space left on device{f' writing {e.filename}' if e.filename else ''}.", fg="red", err=True)
+                click.echo("  hint: free some space, or choose an output on another disk", err=True)
+                ctx.exit(2)
             sub = ctx.invoked_subcommand or "edgeslm"
             click.secho(f"error: unexpected {type(e).__name__} in `edgeslm {sub}`: {e}", fg="red", err=True)
             click.echo("  this is a bug in edgeslm: run again with --debug and report it", err=True)
@@ -96,6 +103,22 @@ def _step_bar(start: float):
 
 def _showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
     click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _check_json_dest(dest: str | None) -> None:
+    """Refuse a --json path that cannot be written, before any work. Raises OutputPathError."""
+    if dest in (None, "-"):
+        return
+    from edgeslm.errors import OutputPathError
+
+    p = Path(dest)
+    parent = p.resolve().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"--json {dest}: folder {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
+    if p.is_dir():
+        raise OutputPathError(f"--json {dest} is a folder; give a file name such as {p / 'report.json'}.")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"--json {dest}: folder {parent} is not writable.")
 
 
 def _emit_json(data, dest: str | None) -> None:
@@ -136,6 +159,11 @@ def main(ctx: click.Context, debug: bool) -> None:
         quiet_libraries()
 
 
+_overwrite = click.option(
+    "--overwrite", is_flag=True,
+    help="Replace the output if it is an earlier edgeslm output (recognised by its lineage); anything else is never replaced.")
+
+
 # --- inspect -------------------------------------------------------------------
 
 
@@ -150,6 +178,7 @@ def inspect(model: Path, json_out: str | None) -> None:
     from edgeslm.models.loader import open_checkpoint
     from edgeslm.models.summary import describe
 
+    _check_json_dest(json_out)
     d = describe(open_checkpoint(model))
     if json_out == "-":
         return _emit_json(d, "-")
@@ -254,7 +283,8 @@ _FORMAT_OPTIONS = {
 @click.option("--block-size", type=int, help="ONNX int8/int4 weights per scale: 16, 32, 64, 128 or 256. [default: 32]")
 @click.option("--accuracy-level", type=int, help="ONNX int8/int4 compute: 4 = int8 activations quantized at run time (fast on CPUs), 0 = fp32. [default: 4]")
 @click.option("--quantize-lm-head", is_flag=True, default=None, help="ONNX int4: quantize the output head too (smaller, less accurate).")
-def export(model: Path, fmt: str, quant: str | None, output: Path, **options) -> None:
+@_overwrite
+def export(model: Path, fmt: str, quant: str | None, output: Path, overwrite: bool, **options) -> None:
     """Export a checkpoint to a device format.
 
     \b
@@ -281,7 +311,7 @@ def export(model: Path, fmt: str, quant: str | None, output: Path, **options) ->
         raise UsageError(f"--{wrong[0].replace('_', '-')} does not apply to --format {fmt}.")
     config = FORMATS[fmt](**({"quant": quant} if quant else {}), **{_FORMAT_OPTIONS[fmt][k]: v for k, v in given.items()})
     ckpt = open_checkpoint(model)
-    art = do_export(ckpt, config, output)
+    art = do_export(ckpt, config, output, overwrite=overwrite)
     click.echo(f"wrote {art.path} ({art.size_bytes / (1 << 20):.2f} MiB, {art.format} {art.quant}) in {time.perf_counter() - start:.1f}s")
 
 
@@ -348,7 +378,7 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, ti
     Exits 1 when a gate of the target fails or the runtime fails, 2 on bad input.
     """
     from edgeslm.models.loader import load_model
-    from edgeslm.runners.base import format_of
+    from edgeslm.runners.base import probe_artifact
     from edgeslm.targets import load_target
     from edgeslm.verify import verify as do_verify
     from edgeslm.verify.report import render_gates, render_summary
@@ -357,11 +387,8 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, ti
     target = load_target(target_name)
     text = _data(data)
     opts = _options(ctx_len, max_tokens, runs, timeout, kv_cache)
-    if not artifact.exists():
-        from edgeslm.errors import ArtifactError
-
-        raise ArtifactError(f"artifact {artifact} does not exist.")
-    format_of(artifact)
+    _check_json_dest(json_out)
+    probe_artifact(artifact)  # a broken artifact is refused before the reference is loaded
     progress(f"loading reference {reference}")
     ref = load_model(reference)
     report = do_verify(artifact, ref, target, text, options=opts, progress=progress)
@@ -385,7 +412,8 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, ti
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_BUILD_DIR, show_default=True, help="Output directory.")
 @_with(_verify_opts)
 @click.option("--json", "json_out", metavar="PATH", help="Also write report.json to PATH ('-' for stdout).")
-def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, json_out) -> None:
+@_overwrite
+def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, json_out, overwrite) -> None:
     """Export and verify every artifact a target lists, then write the reports.
 
     MODEL defaults to the demo teacher (examples/demo-teacher). Writes each
@@ -416,10 +444,11 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, 
     target = load_target(target_name)
     text = _data(data)
     opts = _options(ctx_len, max_tokens, runs, timeout)
+    _check_json_dest(json_out)
     ckpt = open_checkpoint(model)
     if output == DEFAULT_BUILD_DIR:
         output.parent.mkdir(parents=True, exist_ok=True)  # an explicit -o must already have its parent
-    result = do_build(ckpt, target, output, text, options=opts, progress=progress)
+    result = do_build(ckpt, target, output, text, options=opts, overwrite=overwrite, progress=progress)
     click.echo(f"\n{ckpt.name} on {target.name} ({target.threads} threads), eval tokens from {text.source}\n")
     click.echo(render_summary(list(result.reports)))
     if failures := render_failures(list(result.reports)):
@@ -453,10 +482,18 @@ def _parse_budget(value: str | None):
 
     v = value.strip().upper()
     scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(v[-1:], 1)
+    usage = "give a fraction of the model in (0, 1] (0.5) or a parameter count (60M, 60e6)"
     try:
-        return float(v[:-1] if scale != 1 else v) * scale
+        n = float(v[:-1] if scale != 1 else v) * scale
     except ValueError as e:
-        raise UsageError(f"--target-params {value!r}: give a fraction (0.5) or a count (60e6, 60M).") from e
+        raise UsageError(f"--target-params {value!r}: {usage}.") from e
+    if not n > 0 or n == float("inf"):
+        raise UsageError(f"--target-params {value!r} must be positive: {usage}.")
+    # without a unit, 1.5 is neither a fraction nor a plausible count: refuse rather than guess
+    if scale == 1 and 1 < n < 1000:
+        raise UsageError(f"--target-params {value!r}: a fraction must be at most 1; for a count give a unit (60M) "
+                         "or all its digits (60e6).")
+    return n
 
 
 @main.command("prune")
@@ -478,8 +515,9 @@ def _parse_budget(value: str | None):
 @click.option("--calib-samples", default=64, show_default=True, help="Calibration windows.")
 @click.option("--seq-len", default=256, show_default=True, help="Tokens per calibration window.")
 @click.option("--random-selection", "random_seed", type=int, help="Rank structures randomly with this seed (a baseline, not for use).")
+@_overwrite
 def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_heads, num_kv_heads, hidden_size,
-              target_params, round_to, plan_only_, data, eval_data, calib_samples, seq_len, random_seed):
+              target_params, round_to, plan_only_, data, eval_data, calib_samples, seq_len, random_seed, overwrite):
     """Remove whole layers, heads/KV groups, MLP and hidden channels so tensors really shrink.
 
     \b
@@ -523,7 +561,7 @@ def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_he
     calib = load_text(data) if data else corpus.splits["train"]
     evalt = load_text(eval_data) if eval_data else corpus.splits["test"]
     rec = prune_checkpoint(ckpt, output, req, calib, evalt, calib_samples=calib_samples, seq_len=seq_len,
-                           layer_metric=layer_metric, random_seed=random_seed, progress=progress)
+                           layer_metric=layer_metric, random_seed=random_seed, overwrite=overwrite, progress=progress)
     click.echo(f"\n{'pruned part':<12}{'ppl source':>12}{'ppl pruned':>12}{'mean KL':>10}")
     for part, r in rec["report"].items():
         click.echo(f"{part:<12}{r['ppl_source']:>12.3f}{r['ppl_pruned']:>12.3f}{r['mean_kl']:>10.4f}")
@@ -595,8 +633,9 @@ def data_show(name: str, model: Path | None) -> None:
 @click.option("--ffn", default=1536, show_default=True, help="MLP intermediate size.")
 @click.option("--vocab", default=8192, show_default=True, help="BPE vocabulary trained on the train split.")
 @_with(_training_opts(max_steps=1200, lr=3e-3, bf16=True))
+@_overwrite
 def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, batch_size, grad_accum, eval_every, ckpt_every,
-          seq_len, lr, seed, bf16, resume):
+          seq_len, lr, seed, bf16, resume, overwrite):
     """Train a small Llama from scratch on the stdlib corpus: the demo-teacher recipe.
 
     Reports tokens/s and ETA as it goes, checkpoints every 100 steps to
@@ -611,7 +650,8 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
     tc = TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, eval_every=eval_every,
                      ckpt_every=ckpt_every, seq_len=seq_len, lr=lr, seed=seed, bf16=bf16)
     start = time.perf_counter()
-    rec = train_teacher(output, mc, tc, resume=resume, progress=_progress(start), on_step=_step_bar(start))
+    rec = train_teacher(output, mc, tc, resume=resume, overwrite=overwrite, progress=_progress(start),
+                        on_step=_step_bar(start))
     click.echo(f"held-out test perplexity {rec['test_ppl']:.2f} (unigram baseline {rec['unigram_test_ppl']:.1f}); wrote {output}")
 
 
@@ -646,9 +686,10 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
 @click.option("--fsdp", is_flag=True, help="Under torchrun: shard parameters, gradients and optimizer state (FSDP2) instead of DDP.")
 @click.option("--json", "json_out", metavar="PATH", help="Also write the result as JSON ('-' for stdout).")
 @_with(_training_opts(max_steps=200, lr=1e-3, bf16=False))
+@_overwrite
 def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, temperature, hidden_weight, hidden_loss, layer_map,
             cache_teacher, top_k, generate, num_prompts, prompt_tokens, max_new_tokens, gen_temperature, fsdp, json_out,
-            max_steps, batch_size, grad_accum, eval_every, ckpt_every, seq_len, lr, seed, bf16, resume):
+            max_steps, batch_size, grad_accum, eval_every, ckpt_every, seq_len, lr, seed, bf16, resume, overwrite):
     """Distill a student from the teacher's logits on your data (or the stdlib corpus).
 
     \b
@@ -678,6 +719,7 @@ def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, te
     t, s = open_checkpoint(teacher), open_checkpoint(student)
     hidden = plan_hidden_match(s.path, s.spec, t.spec, hidden_weight, hidden_loss, layer_map) if hidden_weight > 0 else None
     cfg = DistillConfig(KDConfig(kind, temperature, beta), kd_weight, hidden, top_k)
+    _check_json_dest(json_out)
     gen = GenerateConfig(num_prompts, prompt_tokens, max_new_tokens, gen_temperature, seed) if generate else None
     if data is None:
         corpus = stdlib_corpus()
@@ -691,7 +733,8 @@ def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, te
     dist = from_env(fsdp)
     start = time.perf_counter()
     res = distill_checkpoints(t, s, output, train_text, val_text, cfg, tcfg, cache_dir=cache_teacher, generate=gen,
-                              prompts=prompts, resume=resume, progress=_progress(start), on_step=_step_bar(start), dist=dist)
+                              prompts=prompts, resume=resume, overwrite=overwrite, progress=_progress(start),
+                              on_step=_step_bar(start), dist=dist)
     if not dist.is_main:
         return
     last = res.evals[-1]
@@ -725,11 +768,11 @@ def make_tiny(output, family, tokenizer, hidden_size, layers, heads, kv_heads, f
     For trying the pipeline without downloading anything. Its weights are
     random: it proves that artifacts load and match, not that they are good.
     """
-    from edgeslm.errors import OutputPathError, UsageError
+    from edgeslm.errors import UsageError
     from edgeslm.models.tiny import TinyConfig, build_tiny_model
+    from edgeslm.outputs import check_output
 
-    if output.exists() and any(output.iterdir()):
-        raise OutputPathError(f"{output} exists and is not empty.", hint="choose a new directory")
+    check_output(output, folder=True)
     if min(hidden_size, layers, heads, kv_heads, ffn, vocab) <= 0 or hidden_size % heads or heads % kv_heads:
         raise UsageError("sizes must be positive, hidden-size a multiple of heads, heads a multiple of kv-heads.")
     cfg = TinyConfig(family=family, hidden_size=hidden_size, intermediate_size=ffn, num_layers=layers, num_heads=heads,
@@ -757,6 +800,7 @@ def doctor(json_out: str | None) -> None:
     """
     from edgeslm.doctor import diagnose, render
 
+    _check_json_dest(json_out)
     d = diagnose()
     if json_out == "-":
         return _emit_json(d.to_dict(), "-")

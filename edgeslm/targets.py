@@ -80,6 +80,7 @@ class Target:
 _TARGET_KEYS = {f.name for f in fields(Target)} - {"source"}
 _ART_KEYS = {f.name for f in fields(ArtifactSpec)}
 _GATE_KEYS = {f.name for f in fields(Gates)}
+_FRACTION_GATES = {"min_top1"}  # gates on a fraction: above 1 can never pass
 _AUTO_OK = {"arch", "isa", "threads", "ram_budget_mib", "storage_budget_mib", "memory_bandwidth_gbps"}
 
 
@@ -98,8 +99,11 @@ def _gates(d: Any, where: str) -> Gates:
         raise TargetError(f"{where}: gates must be a table of limits.")
     _check_keys(d, _GATE_KEYS, where)
     for k, v in d.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < float("inf"):
             raise TargetError(f"{where}: {k} must be a non-negative number, not {v!r}.")
+        if k in _FRACTION_GATES and v > 1:
+            raise TargetError(f"{where}: {k} is a fraction of positions, between 0 and 1, not {v!r}.",
+                              hint=f"for {v:g}%, write {k} = {v / 100:g}" if v <= 100 else None)
     return Gates(**{k: float(v) for k, v in d.items()})
 
 
@@ -137,6 +141,11 @@ def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
                 raise TargetError(f"{w}: {e.message}", hint=e.hint) from e
         spec = ArtifactSpec(fmt, q, str(a.get("why", "")), _gates(a.get("gates", {}), f"{w}.gates"),
                             tuple(sorted(options.items())), runner)
+        allowed = {f.name for f in fields(FORMATS[fmt])} - {"quant"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise TargetError(f"{w}: option {unknown[0]!r} does not apply to {fmt} artifacts.",
+                              hint=f"{fmt} options: {', '.join(sorted(allowed)) or 'none'}")
         try:
             spec.config()
         except (TypeError, UsageError) as e:

@@ -31,6 +31,7 @@ from edgeslm.distill.cache import TeacherCache, build_cache, open_cache
 from edgeslm.distill.generate import GenerateConfig, generate_stream, text_prompts
 from edgeslm.distill.hidden import HiddenMatch, hidden_loss
 from edgeslm.distill.losses import KDConfig, coarse_student, coarse_teacher, kd_loss, kd_loss_topk
+from edgeslm.outputs import check_output, normal_permissions, start_run_folder
 from edgeslm.errors import DataError, TokenizerError, UsageError
 from edgeslm.models.loader import CheckpointDir, load_model
 from edgeslm.train.batches import Batch, WindowSet, eval_windows, window_starts
@@ -241,23 +242,29 @@ def distill_checkpoints(
     generate: GenerateConfig | None = None,
     prompts: list[str] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: Callable[[str], None] = print,
     on_step: Callable[[StepInfo], None] | None = None,
     dist: Dist = Dist(),
 ) -> TrainResult:
     """Distill and write the final student, distill.json and loss.png to ``out`` (run checkpoints in ``out/run``).
 
+    ``out`` follows the output rule (edgeslm/outputs.py), except with ``resume``, which continues the
+    run already there. ``overwrite`` starts afresh over an earlier edgeslm output, removing it.
+
     Raises TokenizerError (different vocabularies), DataError (too little text), CacheError (a corrupt
-    teacher cache), UsageError (bad settings, or --resume of a run with another configuration)."""
+    teacher cache), OutputPathError, UsageError (bad settings, or --resume of a run with another configuration)."""
     if not dist.is_main:
         progress = lambda _: None  # noqa: E731
     for n in check_pair(teacher_ckpt, student_ckpt):
         if dist.is_main:
             warnings.warn(n, stacklevel=2)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a directory.")
-    if not out.resolve().parent.is_dir():
-        raise UsageError(f"output directory {out.resolve().parent} does not exist.", hint=f"mkdir -p {out.resolve().parent}")
+    inputs = [teacher_ckpt.path, student_ckpt.path, *([cache_dir] if cache_dir else [])]
+    if not resume:
+        check_output(out, folder=True, inputs=inputs, overwrite=overwrite)
+    elif not (out / "run").is_dir():
+        raise UsageError(f"--resume: {out} holds no run to continue ({out}/run is missing).",
+                         hint="drop --resume to start a new run")
     if cache_dir is not None and cfg.hidden is not None:
         raise UsageError("--hidden-weight needs the teacher's hidden states, which a --cache-teacher cache does not hold.",
                          hint="drop one of --cache-teacher and --hidden-weight")
@@ -270,12 +277,14 @@ def distill_checkpoints(
     tok = student.tokenizer
     teacher = None
     train_ids, val_ids, sources = split_text(tok, train_text, val_text)
+    if not resume and dist.is_main:
+        start_run_folder(out)
+    dist.barrier()
     if generate is not None:
         train_ids, teacher = _generated(out / "run", teacher_ckpt, tok, train_ids, prompts, generate, dist, progress)
         sources["train"] = f"{len(train_ids):,} tokens written by the teacher from prompts in {sources['train']}"
         sources["train_sha256"] = ids_sha256(train_ids)
     data = prepare_data(train_ids, val_ids, sources, tcfg)
-    (out / "run").mkdir(parents=True, exist_ok=True)
     progress(f"data: {len(data.train):,} training windows, {len(data.validation):,} held-out, {tcfg.seq_len} tokens each")
 
     cache: TeacherCache | None = None
@@ -318,6 +327,7 @@ def distill_checkpoints(
                        f"top-{cache.top_k} + rest bin at temperature {cache.header['temperature']} (a lower bound on the full KL)",
             "result": asdict(result),
         }, indent=1))
+        normal_permissions(tmp)
         for f in tmp.iterdir():
             os.replace(f, out / f.name)  # file by file: each final file appears whole
         tmp.rmdir()

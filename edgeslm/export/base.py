@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from edgeslm.errors import OutputPathError, UsageError
+from edgeslm.errors import EdgeSLMError, OutputPathError, UsageError
 from edgeslm.models.loader import CheckpointDir
+from edgeslm.outputs import disk_full, disk_full_error, normal_permissions
 
 
 @dataclass(frozen=True)
@@ -33,29 +34,55 @@ class Artifact:
 
 C = TypeVar("C")
 _EXPORTERS: dict[type, Callable[[CheckpointDir, Any, Path], Artifact]] = {}
+_FILE_SUFFIX: dict[type, str | None] = {}  # config class -> the artifact's file suffix, None for a folder
 FORMATS: dict[str, type] = {}  # CLI format name -> config class
 
 
-def register_exporter(name: str):
-    """Register ``fn(ckpt, config, out) -> Artifact`` for a config type, under a format name."""
+def register_exporter(name: str, *, file_suffix: str | None = None):
+    """Register ``fn(ckpt, config, out) -> Artifact`` for a config type, under a format name.
+
+    ``file_suffix``: the artifact is one file with that suffix (".gguf"); None: a folder.
+    """
 
     def deco(fn):
         cfg_type = fn.__annotations__.get("config")
         if isinstance(cfg_type, str):  # from __future__ annotations
             cfg_type = fn.__globals__[cfg_type]
         _EXPORTERS[cfg_type] = fn
+        _FILE_SUFFIX[cfg_type] = file_suffix
         FORMATS[name] = cfg_type
         return fn
 
     return deco
 
 
-def export(ckpt: CheckpointDir, config: Any, out: str | Path) -> Artifact:
-    """Export ``ckpt`` with the exporter registered for ``type(config)``."""
+def check_export_output(ckpt: CheckpointDir, config: Any, out: Path, *, overwrite: bool = False) -> None:
+    """The output rule (outputs.check_output) for this format's artifact. Raises OutputPathError."""
+    from edgeslm.outputs import check_output
+
+    suffix = _FILE_SUFFIX.get(type(config))
+    check_output(out, folder=suffix is None, inputs=[ckpt.path], overwrite=overwrite, suffix=suffix)
+
+
+def export(ckpt: CheckpointDir, config: Any, out: str | Path, *, overwrite: bool = False) -> Artifact:
+    """Export ``ckpt`` with the exporter registered for ``type(config)``.
+
+    ``out`` follows the output rule (edgeslm/outputs.py): an existing earlier
+    edgeslm artifact is replaced only with ``overwrite``, and only once the new
+    one is complete. Raises OutputPathError, UsageError, ExportError.
+    """
+    from dataclasses import replace as with_fields
+
+    from edgeslm.outputs import replacing
+
     fn = _EXPORTERS.get(type(config))
     if fn is None:
         raise UsageError(f"no exporter for {type(config).__name__}; formats: {', '.join(FORMATS)}")
-    return fn(ckpt, config, Path(out))
+    out = Path(out)
+    check_export_output(ckpt, config, out, overwrite=overwrite)
+    with replacing(out) as dest:
+        art = fn(ckpt, config, dest)
+    return with_fields(art, path=out)
 
 
 def check_output_path(out: Path) -> None:
@@ -82,6 +109,10 @@ def scratch_file(beside: Path, tag: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+    except Exception as e:
+        if not isinstance(e, EdgeSLMError) and disk_full(tmp_path.parent, e):
+            raise disk_full_error(tmp_path.parent) from e
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -95,9 +126,7 @@ def atomic_output(out: Path) -> Iterator[Path]:
     check_output_path(out)
     with scratch_file(out) as tmp:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; artifacts get normal permissions
+        normal_permissions(tmp)  # mkstemp makes 0600; artifacts get normal permissions
         os.replace(tmp, out)
 
 
@@ -134,10 +163,14 @@ def atomic_output_dir(out: Path) -> Iterator[Path]:
         raise OutputPathError(f"cannot write in {parent}: {e.strerror}.", hint="choose another output location") from e
     try:
         yield tmp
-        tmp.chmod(0o755)
+        normal_permissions(tmp)  # mkdtemp makes 0700, and some writers leave files 0600
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
+    except Exception as e:
+        if not isinstance(e, EdgeSLMError) and disk_full(parent, e):
+            raise disk_full_error(parent) from e
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

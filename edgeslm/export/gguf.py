@@ -177,7 +177,7 @@ def _fallback_warning(types: dict[str, tuple[str, tuple[int, ...]]], quant: GGUF
     )
 
 
-@register_exporter("gguf")
+@register_exporter("gguf", file_suffix=".gguf")
 def export_gguf(ckpt: CheckpointDir, config: GGUFConfig, out: Path) -> Artifact:
     """Write ``out`` (a .gguf file) atomically.
 
@@ -212,17 +212,23 @@ def read_lineage(path: Path) -> dict[str, str]:
     """
     from edgeslm.errors import ArtifactError
 
-    try:
-        r = gguf.GGUFReader(path)
-    except Exception as e:  # gguf-py raises ValueError/struct.error/IndexError on damage
-        raise ArtifactError(f"{path} is not a readable GGUF file: {e}", hint="export it again") from e
     keys = {
         "source": LineageKeys.SOURCE_NAME, "source_sha256": LineageKeys.SOURCE_SHA256,
         "edgeslm_version": LineageKeys.TOOL_VERSION, "quant": LineageKeys.QUANT,
     }
     out = {}
-    for k, key in keys.items():
-        field = r.get_field(key)
-        if field is not None:
-            out[k] = field.contents()
+    # gguf-py raises ValueError, struct.error, IndexError, UnicodeDecodeError... on damage, while parsing
+    # and while decoding a field's contents (fuzzed in tests/test_fuzz.py)
+    try:
+        r = gguf.GGUFReader(path)
+        for k, key in keys.items():
+            field = r.get_field(key)
+            if field is not None:
+                value = field.contents()
+                if not isinstance(value, str):
+                    raise ValueError(f"lineage key {key} holds {type(value).__name__}, not text")
+                out[k] = value
+    except Exception as e:  # noqa: BLE001
+        raise ArtifactError(f"{path} is not a readable GGUF file: {type(e).__name__}: {e}",
+                            hint="it is damaged or not a GGUF; export it again from its checkpoint") from e
     return out

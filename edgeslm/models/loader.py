@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeslm.errors import ModelLoadError, TokenizerError
 from edgeslm.models.architectures import supported_list
-from edgeslm.models.spec import ModelSpec, spec_from_config
+from edgeslm.models.spec import ModelSpec, spec_from_config, tensor_problems
 
 if TYPE_CHECKING:  # keep `edgeslm --help` fast: torch loads only when a model does
     import torch
@@ -95,8 +95,10 @@ def open_checkpoint(path: str | Path) -> CheckpointDir:
     """Validate a checkpoint directory without loading weights.
 
     Raises:
-        ModelLoadError: missing directory, unreadable config.json, no
-            safetensors weights (pickle checkpoints are refused), truncated files.
+        ModelLoadError: missing directory, unreadable config.json, a config
+            value of the wrong type or range, no safetensors weights (pickle
+            checkpoints are refused), truncated files, weights that do not
+            match config.json (a missing tensor or a wrong shape, named).
         UnsupportedArchitectureError: an architecture edgeslm does not handle.
         TokenizerError: no tokenizer.json.
     """
@@ -129,6 +131,13 @@ def open_checkpoint(path: str | Path) -> CheckpointDir:
     tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
     for w in weights:
         tensors.update(_read_safetensors_header(w))
+    problems = tensor_problems(spec, tensors)
+    if problems:
+        more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise ModelLoadError(
+            f"{p}: the weights do not match config.json:\n  " + "\n  ".join(problems[:5]) + more,
+            hint="the checkpoint is inconsistent; fix config.json or save the model again with save_pretrained()",
+        )
 
     tok = p / "tokenizer.json"
     if not tok.is_file():

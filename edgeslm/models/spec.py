@@ -82,6 +82,65 @@ def _rope_type(config: dict[str, Any]) -> str:
     return str(rp.get("rope_type", rp.get("type", "default")))
 
 
+def _positive_int(config: dict[str, Any], key: str, source: str, default: int | None = None) -> int:
+    """config[key] as a positive int; ``default`` when absent or null (None: required). Raises ModelLoadError."""
+    v = config.get(key)
+    if v is None:
+        if default is None:
+            raise ModelLoadError(f"{source}: missing field {key!r}.",
+                                 hint="compare it with a config.json from a working checkpoint")
+        return default
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ModelLoadError(f"{source}: {key} must be a positive integer, not {v!r}.",
+                             hint="compare it with a config.json from a working checkpoint")
+    return v
+
+
+def _positive_float(v: Any, key: str, source: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v == float("inf"):
+        raise ModelLoadError(f"{source}: {key} must be a positive number, not {v!r}.")
+    return float(v)
+
+
+def expected_tensors(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Every tensor a checkpoint of ``spec`` must hold, by Hugging Face name, with its shape.
+
+    The output head (lm_head.weight) is left out when the embeddings are tied:
+    checkpoints may or may not store it then.
+    """
+    h, f, v, hd = spec.hidden_size, spec.intermediate_size, spec.vocab_size, spec.head_dim
+    q, kv = spec.num_heads * hd, spec.num_kv_heads * hd
+    out = {"model.embed_tokens.weight": (v, h), "model.norm.weight": (h,)}
+    if not spec.tie_word_embeddings:
+        out["lm_head.weight"] = (v, h)
+    for i in range(spec.num_layers):
+        p = f"model.layers.{i}."
+        out.update({
+            p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (q, h), p + "self_attn.k_proj.weight": (kv, h),
+            p + "self_attn.v_proj.weight": (kv, h), p + "self_attn.o_proj.weight": (h, q),
+            p + "mlp.gate_proj.weight": (f, h), p + "mlp.up_proj.weight": (f, h), p + "mlp.down_proj.weight": (h, f),
+        })
+        if spec.arch.qkv_bias:
+            out.update({p + "self_attn.q_proj.bias": (q,), p + "self_attn.k_proj.bias": (kv,),
+                        p + "self_attn.v_proj.bias": (kv,)})
+    return out
+
+
+def tensor_problems(spec: ModelSpec, tensors: dict[str, tuple[str, tuple[int, ...]]]) -> list[str]:
+    """What is wrong between config.json and the weights: missing tensors and wrong shapes, by name ([] if none)."""
+    problems = []
+    expected = expected_tensors(spec)
+    if spec.tie_word_embeddings and "lm_head.weight" in tensors:
+        expected["lm_head.weight"] = (spec.vocab_size, spec.hidden_size)
+    for name, shape in expected.items():
+        if name not in tensors:
+            problems.append(f"tensor {name} is missing (config.json declares it: shape {list(shape)})")
+        elif tuple(tensors[name][1]) != shape:
+            problems.append(f"tensor {name} has shape {list(tensors[name][1])}; config.json implies {list(shape)}")
+    return problems
+
+
 def spec_from_config(config: dict[str, Any], source: str = "config.json") -> ModelSpec:
     """Validate a parsed config.json into a ModelSpec.
 
@@ -112,27 +171,29 @@ def spec_from_config(config: dict[str, Any], source: str = "config.json") -> Mod
         )
     if config.get("use_sliding_window"):
         raise UnsupportedArchitectureError(f"{source}: sliding-window attention is not supported.")
-    try:
-        hidden = int(config["hidden_size"])
-        heads = int(config["num_attention_heads"])
-        spec = ModelSpec(
-            arch=arch,
-            vocab_size=int(config["vocab_size"]),
-            hidden_size=hidden,
-            intermediate_size=int(config["intermediate_size"]),
-            num_layers=int(config["num_hidden_layers"]),
-            num_heads=heads,
-            num_kv_heads=int(config.get("num_key_value_heads") or heads),
-            head_dim=int(config.get("head_dim") or hidden // heads),
-            max_position_embeddings=int(config.get("max_position_embeddings", 2048)),
-            rope_theta=_rope_theta(config),
-            rms_norm_eps=float(config.get("rms_norm_eps", 1e-6)),
-            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelLoadError(
-            f"{source}: missing or invalid field {e}", hint="compare it with a config.json from a working checkpoint"
-        ) from e
+    size = lambda key, default=None: _positive_int(config, key, source, default)  # noqa: E731
+    hidden, heads = size("hidden_size"), size("num_attention_heads")
+    head_dim = size("head_dim", 0)
+    if not head_dim:
+        if hidden % heads:
+            raise ModelLoadError(
+                f"{source}: hidden_size={hidden} is not a multiple of num_attention_heads={heads}, and there is no head_dim.",
+                hint="set head_dim in config.json, or fix hidden_size / num_attention_heads")
+        head_dim = hidden // heads
+    spec = ModelSpec(
+        arch=arch,
+        vocab_size=size("vocab_size"),
+        hidden_size=hidden,
+        intermediate_size=size("intermediate_size"),
+        num_layers=size("num_hidden_layers"),
+        num_heads=heads,
+        num_kv_heads=size("num_key_value_heads", heads),
+        head_dim=head_dim,
+        max_position_embeddings=size("max_position_embeddings", 2048),
+        rope_theta=_positive_float(_rope_theta(config), "rope_theta", source),
+        rms_norm_eps=_positive_float(config.get("rms_norm_eps", 1e-6), "rms_norm_eps", source),
+        tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+    )
     if spec.num_heads % spec.num_kv_heads:
         raise ModelLoadError(
             f"{source}: num_attention_heads={spec.num_heads} is not a multiple of num_key_value_heads={spec.num_kv_heads}."

@@ -11,7 +11,8 @@ from typing import Callable
 from edgeslm import __version__
 from edgeslm.calibrate import make_calibration
 from edgeslm.data import TextSet
-from edgeslm.export.base import atomic_output_dir, check_output_folder, copy_tokenizer
+from edgeslm.export.base import atomic_output_dir, copy_tokenizer
+from edgeslm.outputs import check_output, replacing
 from edgeslm.models.loader import CheckpointDir, load_model
 from edgeslm.prune import PruneRequest, prune, resolve, single_part_plans
 from edgeslm.prune.apply import choose, slice_model
@@ -32,13 +33,18 @@ def prune_checkpoint(
     eval_samples: int = 32,
     layer_metric: str = "block-influence",
     random_seed: int | None = None,
+    overwrite: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """Prune ``ckpt`` per ``req`` and write OUT atomically; returns the pruning record."""
+    """Prune ``ckpt`` per ``req`` and write OUT atomically; returns the pruning record.
+
+    OUT follows the output rule (edgeslm/outputs.py); ``overwrite`` replaces an
+    earlier edgeslm output there, once the new one is complete.
+    """
     import torch
 
     plan = resolve(req, ckpt.spec)
-    check_output_folder(out)  # before minutes of work, not after
+    check_output(out, folder=True, inputs=[ckpt.path], overwrite=overwrite)  # before minutes of work, not after
     progress(f"loading {ckpt.name}")
     src = load_model(ckpt)
     dtype = next(src.model.parameters()).dtype
@@ -73,7 +79,7 @@ def prune_checkpoint(
         "prune_seconds": prune_s,
     }
     progress(f"writing {out}")
-    with atomic_output_dir(out) as tmp:
+    with replacing(out) as dest, atomic_output_dir(dest) as tmp:
         res.model.to(dtype).save_pretrained(tmp, safe_serialization=True)
         copy_tokenizer(ckpt, tmp)
         (tmp / RECORD).write_text(json.dumps(record, indent=1))

@@ -79,16 +79,36 @@ def fallback_type(base: T, row_len: int) -> T:
 
 
 def quantize_file(src: Path, dst: Path, quant: GGUFQuant, threads: int = 0) -> None:
-    """Run llama.cpp's quantizer on an F32/F16 GGUF. Raises ExportError if it fails."""
-    import llama_cpp
+    """Run llama.cpp's quantizer on an F32/F16 GGUF, in a child process.
 
-    from edgeslm.util import captured_stderr
+    A child because the quantizer is one long C call: a Ctrl-C reached Python
+    only inside llama.cpp's log callback, where ctypes swallowed it and the
+    quantization ran on. Now an interrupt ends the child and is raised here, and
+    a crash of the quantizer is an ExportError, not the end of edgeslm.
 
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = int(quant.ftype)
-    params.nthread = threads
-    # llama.cpp logs a line per tensor from C; keep it for the error message only.
-    with captured_stderr() as log:
-        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
-    if rc != 0:
-        raise ExportError(f"llama.cpp's quantizer failed for {quant.name} (code {rc}):\n{log.text[-2000:]}")
+    Raises ExportError if it fails, OutputPathError when the disk is full.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    from edgeslm.outputs import disk_full, disk_full_error
+    from edgeslm.runners.process import describe_exit
+
+    cmd = [sys.executable, "-m", "edgeslm.quantize.llama_quantize", str(src), str(dst), str(int(quant.ftype)), str(threads)]
+    with tempfile.TemporaryFile() as log:  # llama.cpp logs a line per tensor: kept for the error message only
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            rc = proc.wait()
+        except BaseException:  # Ctrl-C, SIGTERM: the quantizer ends with edgeslm
+            proc.kill()
+            proc.wait()
+            raise
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+    if rc == 0:
+        return
+    if disk_full(dst.parent):
+        raise disk_full_error(dst.parent)
+    how = f"code {rc}" if rc > 0 and rc < 128 else describe_exit(rc)
+    raise ExportError(f"llama.cpp's quantizer failed for {quant.name} ({how}):\n{text[-2000:]}")

@@ -137,6 +137,21 @@ def format_of(path: Path) -> str:
     return fmt
 
 
+def probe_artifact(path: Path) -> str:
+    """Check, cheaply and in this process, that ``path`` is a readable artifact; returns its format.
+
+    Reads headers only (each runner's ``probe``): nothing is loaded into a
+    runtime. Raises ArtifactError naming what is wrong.
+    """
+    if not path.exists():
+        raise ArtifactError(f"artifact {path} does not exist.")
+    fmt = format_of(path)
+    probe = getattr(RUNNERS[fmt], "probe", None)
+    if probe is not None:
+        probe(path)
+    return fmt
+
+
 def runner_factory(fmt: str, runner: str = "") -> RunnerFactory:
     """The factory for ``fmt``: its default, or the registered runner named ``runner``. Raises UsageError."""
     load_runner_modules()

@@ -31,9 +31,22 @@ def _pte_and_tokenizer(path: Path) -> tuple[Path, Path]:
     return pte, tok
 
 
+PTE_IDENTIFIER = b"ET12"  # the flatbuffer file identifier of ExecuTorch programs, at bytes 4..8
+
+
 @register_runner("executorch", ".pte")
 class ExecuTorchRunner:
     name = "executorch"
+
+    @staticmethod
+    def probe(path: Path) -> None:
+        """The program and its tokenizer are there, and the program starts like an ExecuTorch flatbuffer."""
+        pte, _ = _pte_and_tokenizer(Path(path))
+        with open(pte, "rb") as f:
+            head = f.read(8)
+        if head[4:8] != PTE_IDENTIFIER:
+            raise ArtifactError(f"{pte} is not an ExecuTorch program (no {PTE_IDENTIFIER.decode()} identifier).",
+                                hint="it is truncated or another kind of file; export it again")
 
     def __init__(self, path: Path, options: RunnerOptions):  # kv_cache, n_ctx: fixed in the program
         # the custom SDPA/cache ops and the quantized kernels (4/8-bit embeddings)

@@ -79,6 +79,13 @@ class LlamaCppRunner:
         self._llms: dict[bool, object] = {}
         self._llm(logits_all=False)  # load now so a corrupt file fails at open
 
+    @staticmethod
+    def probe(path: Path) -> None:
+        """The GGUF header and metadata parse. Raises ArtifactError."""
+        from edgeslm.export.gguf import read_lineage
+
+        read_lineage(Path(path))
+
     def describe(self) -> dict:
         """The build that runs the model: llama.cpp's system info, and whether the AMX guard is on."""
         info = system_info()

@@ -23,6 +23,22 @@ from edgeslm.util import captured_stderr
 class OnnxRunner:
     name = "onnxruntime"
 
+    @staticmethod
+    def probe(path: Path) -> None:
+        """genai_config.json parses, and model.onnx is a readable protobuf (weights not loaded)."""
+        import onnx
+
+        path = Path(path)
+        folder = path if path.is_dir() else path.parent
+        model = folder / "model.onnx" if path.is_dir() else path
+        try:
+            json.loads((folder / "genai_config.json").read_text())["model"]["decoder"]
+            onnx.load_model(str(model), load_external_data=False)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ArtifactError(f"{path} is not a readable ONNX model folder: {e}", hint="export it again") from e
+        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError
+            raise ArtifactError(f"{model} is not a readable ONNX model: {e}", hint="export it again") from e
+
     def __init__(self, path: Path, options: RunnerOptions):  # kv_cache, n_ctx: the graph's own (fp32, dynamic)
         import onnxruntime as ort
 

@@ -20,6 +20,8 @@ from typing import Callable
 import numpy as np
 
 from edgeslm.corpus import stdlib_corpus
+from edgeslm.errors import UsageError
+from edgeslm.outputs import check_output, start_run_folder
 from edgeslm.data import TextSet
 from edgeslm.train.plot import plot_losses
 from edgeslm.train.batches import TokenWindows, eval_windows
@@ -53,15 +55,21 @@ def unigram_ppl(train_ids: np.ndarray, test_ids: np.ndarray, vocab: int) -> floa
 
 
 def train_teacher(
-    out: Path, model_cfg: TeacherConfig, train_cfg: TrainConfig, *, resume: bool = False,
+    out: Path, model_cfg: TeacherConfig, train_cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     progress: Callable[[str], None] = print, on_step: Callable[[StepInfo], None] | None = None,
 ) -> dict:
+    """Train the demo-teacher recipe into ``out`` (checkpoints in out/run). Raises OutputPathError, UsageError."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     from edgeslm.models.tiny import train_tokenizer
 
-    out.mkdir(parents=True, exist_ok=True)
+    if resume and not (out / "run").is_dir():
+        raise UsageError(f"--resume: {out} holds no run to continue ({out}/run is missing).",
+                         hint="drop --resume to start a new run")
+    if not resume:
+        check_output(out, folder=True, overwrite=overwrite)
+        start_run_folder(out)
     corpus = stdlib_corpus()
     progress(f"corpus stdlib (python {corpus.python_version}): {len(corpus.files['train'])} train files, sha256 {corpus.sha256[:16]}")
     tok_path = out / "run" / "tokenizer.json"

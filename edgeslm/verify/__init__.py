@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -96,7 +97,13 @@ def verify(
     fmt = format_of(artifact)
     if opt.ctx > reference.spec.max_position_embeddings:
         raise UsageError(f"--ctx {opt.ctx} exceeds the model's max_position_embeddings {reference.spec.max_position_embeddings}.")
-    quant = quant or _read_quant(artifact, fmt)
+    lineage = read_lineage(artifact, fmt)
+    quant = quant or lineage.get("quant", "unknown")
+    made_from = lineage.get("source_sha256")
+    if made_from and made_from != reference.ckpt.sha256:
+        warnings.warn(f"{artifact.name} records that it was made from a checkpoint with sha256 {made_from[:12]}..., "
+                      f"but the reference {reference.ckpt.name} is {reference.ckpt.sha256[:12]}...: the numbers compare "
+                      "it against another model", stacklevel=2)
     spec = artifact_spec_for(target, fmt, quant)
     gates = gates or target.gates_for(spec)
     runner = runner or spec.runner
@@ -172,18 +179,19 @@ class _Measured:
     failure: str | None = None
 
 
-def _read_quant(artifact: Path, fmt: str) -> str:
-    """The quant type recorded in the artifact's lineage ("unknown" for files from other tools)."""
+def read_lineage(artifact: Path, fmt: str) -> dict:
+    """What the artifact records about itself (quant, source_sha256, ...); {} for files from other tools."""
     if fmt == "gguf":
-        from edgeslm.export.gguf import read_lineage
+        from edgeslm.export.gguf import read_lineage as gguf_lineage
 
-        return read_lineage(artifact).get("quant", "unknown")
+        return gguf_lineage(artifact)
     import json
 
     from edgeslm.export.base import LINEAGE_FILE
 
     lineage = (artifact if artifact.is_dir() else artifact.parent) / LINEAGE_FILE
     try:
-        return json.loads(lineage.read_text())["quant"]
-    except (OSError, ValueError, KeyError):
-        return "unknown"
+        d = json.loads(lineage.read_text())
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}

@@ -1,0 +1,179 @@
+"""Where a command may write: one rule, used by every command that writes.
+
+* An output equal to or inside one of the command's inputs is always refused,
+  and so is an output that holds an input (replacing it would delete the input).
+* An output that exists is refused, with a hint, unless it is an earlier
+  edgeslm output (recognised by its lineage: a GGUF's ``general.edgeslm.*``
+  keys, or a folder's lineage file) *and* the user passed ``--overwrite``.
+  Something edgeslm did not make is never replaced, ``--overwrite`` or not.
+* An empty folder is a fine place for a folder output.
+* The parent folder must exist and be writable.
+
+It is checked before any work starts. Replacing happens only once the new
+output is complete (``replacing``): until then the earlier one stays whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from edgeslm.errors import OutputPathError
+
+# Files whose presence marks a folder as an edgeslm output: export lineage (ExecuTorch,
+# ONNX), prune and distill records, a build's manifest, the teacher recipe's record.
+# A run folder's marker is written when a training run starts, so an interrupted run is ours too.
+RUN_MARKER = "run/edgeslm-run.json"
+LINEAGE_MARKERS = ("edgeslm.json", "prune_record.json", "distill.json", "manifest.json", "training.json", RUN_MARKER)
+GGUF_LINEAGE_KEY = "general.edgeslm.version"  # export.gguf.LineageKeys.TOOL_VERSION
+ARTIFACT_SUFFIXES = (".gguf", ".pte", ".onnx")
+
+
+def is_edgeslm_output(path: Path) -> bool:
+    """Whether ``path`` carries edgeslm's lineage (and so edgeslm made it)."""
+    if path.is_dir():
+        return any((path / m).is_file() for m in LINEAGE_MARKERS)
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        try:
+            import gguf
+
+            return GGUF_LINEAGE_KEY in gguf.GGUFReader(path).fields
+        except Exception:  # noqa: BLE001 - an unreadable file is not one of ours
+            return False
+    return False
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_output(out: Path, *, folder: bool, inputs: Iterable[Path] = (), overwrite: bool = False,
+                 suffix: str | None = None, flag: str = "-o") -> None:
+    """Apply the rule to ``out`` (a folder output if ``folder``). Raises OutputPathError naming what to do.
+
+    ``suffix``: the file name a file output must end with (".gguf"). ``flag``
+    names the option in messages.
+    """
+    resolved = out.resolve()
+    for inp in inputs:
+        src = Path(inp).resolve()
+        if _inside(resolved, src):
+            raise OutputPathError(f"{flag} {out} is {'the input' if resolved == src else 'inside the input'} {inp}; "
+                                  "writing there would destroy or mix with it.", hint=f"choose a {flag} outside {inp}")
+        if _inside(src, resolved):
+            raise OutputPathError(f"{flag} {out} holds the input {inp}; replacing it would delete the input.",
+                                  hint=f"choose a {flag} that does not contain {inp}")
+    parent = resolved.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"output directory {parent} is not writable.", hint=f"choose another {flag} location")
+    if not folder and out.is_dir():
+        raise OutputPathError(f"{flag} {out} is a folder; give a file name, such as {out}/model{suffix or ''}.")
+    if suffix and out.suffix.lower() != suffix:
+        raise OutputPathError(f"{flag} {out}: this artifact is written as a {suffix} file.",
+                              hint=f"name it {out.with_suffix(suffix).name}")
+    if folder and out.suffix.lower() in ARTIFACT_SUFFIXES:
+        raise OutputPathError(f"{flag} {out}: this artifact is a folder, and a {out.suffix} name would pass for "
+                              "another format.", hint=f"name it {out.with_suffix('').name}")
+    if not (out.exists() or out.is_symlink()):
+        return
+    if folder and out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        return
+    if folder and not out.is_dir():
+        raise OutputPathError(f"{out} exists and is not a folder.", hint=f"choose a new {flag} location")
+    if out.is_symlink() or not is_edgeslm_output(out):
+        raise OutputPathError(f"{out} already exists and edgeslm did not make it; it is never replaced.",
+                              hint=f"choose a new {flag} location")
+    if not overwrite:
+        raise OutputPathError(f"{out} already exists (an earlier edgeslm output).",
+                              hint=f"pass --overwrite to replace it, or choose a new {flag} location")
+
+
+def start_run_folder(out: Path) -> None:
+    """Make ``out`` the fresh home of a resumable training run (checkpoints in out/run).
+
+    Call after check_output allowed ``out``: an earlier edgeslm output there is
+    removed (the run writes in place, so it cannot be staged beside it), and the
+    run marker is written first so that an interrupted run is recognised as ours.
+    """
+    import json
+    from datetime import datetime, timezone
+
+    if out.exists() and any(out.iterdir()):
+        shutil.rmtree(out)
+    (out / RUN_MARKER).parent.mkdir(parents=True, exist_ok=True)
+    (out / RUN_MARKER).write_text(json.dumps({"started": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+
+
+def disk_full(where: Path, error: BaseException | None = None, margin: int = 1 << 20) -> bool:
+    """Whether a failed write in ``where`` (a folder) ran out of space.
+
+    Writers report a full disk in many ways (ENOSPC, numpy's "N requested and M
+    written", safetensors' and llama.cpp's own messages), so the error's errno
+    is checked and, failing that, the free space left (under ``margin`` bytes).
+    """
+    import errno
+
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(where).free < margin
+    except OSError:
+        return False
+
+
+def disk_full_error(where: Path) -> OutputPathError:
+    return OutputPathError(f"no space left on the device holding {where}; nothing was written.",
+                           hint="free some space, or choose an output on another disk")
+
+
+def normal_permissions(path: Path) -> None:
+    """Give files 0666 and folders 0777, less the umask: what any other tool's output gets.
+
+    Temporary files and folders (mkstemp, mkdtemp) are 0600/0700, and some
+    writers keep that mode; an artifact others must read should not.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for p in paths:
+        if not p.is_symlink():
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
+
+
+def _aside(out: Path, tag: str) -> Path:
+    return out.parent / f".{out.name}.{tag}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def replacing(out: Path) -> Iterator[Path]:
+    """Yield where to write ``out``: ``out`` itself when it is new (or an empty folder),
+    else a hidden sibling that takes ``out``'s place only once the block succeeds.
+
+    Call check_output first; this does not decide whether replacing is allowed.
+    """
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        yield out
+        return
+    staged = _aside(out, "new")
+    try:
+        yield staged
+        old = _aside(out, "old")
+        os.replace(out, old)
+        os.replace(staged, out)
+        _remove(old)
+    finally:
+        if staged.exists():
+            _remove(staged)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
