@@ -149,7 +149,16 @@ def main(ctx: click.Context, debug: bool) -> None:
       edgeslm build ckpt/ --target host -o out/  all of the above for every artifact a target lists
 
     MODEL is always a local Hugging Face checkpoint directory (config.json,
-    *.safetensors, tokenizer.json). Nothing is downloaded.
+    *.safetensors, tokenizer.json). Nothing is downloaded. No output that
+    exists is replaced unless edgeslm made it and you pass --overwrite.
+
+    \b
+    Exit codes:
+      0    success
+      1    an artifact did not verify: a gate failed, or its runtime crashed, hung or was killed
+      2    bad input or usage; the message says what and how to fix it
+      3    a bug in edgeslm: run again with --debug and report it
+      130  interrupted (Ctrl-C); 143 terminated (SIGTERM)
     """
     ctx.obj = {"debug": debug}
     warnings.showwarning = _showwarning

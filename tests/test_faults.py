@@ -76,11 +76,8 @@ def _children(pid: int, needle: str) -> list[psutil.Process]:
     return out
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_during_gguf_quantization_stops_it_and_leaves_nothing(tmp_path, sig, code):
-    """Ctrl-C used to be swallowed by llama.cpp's log callback: the export finished and exited 0."""
-    out = tmp_path / "out"
-    out.mkdir()
+def _export_until_quantizing(out: Path) -> tuple[subprocess.Popen, list[psutil.Process]]:
+    """Start a real export of the demo teacher and return once llama.cpp's quantizer process runs."""
     proc = subprocess.Popen([sys.executable, "-m", "edgeslm", "export", str(DEMO), "--quant", "Q4_K_M", "-o",
                              str(out / "m.gguf")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -89,6 +86,15 @@ def test_a_signal_during_gguf_quantization_stops_it_and_leaves_nothing(tmp_path,
         quantizer = _children(proc.pid, "edgeslm.quantize.llama_quantize")
         time.sleep(0.01)
     assert quantizer, "the export finished before its quantizer was seen"
+    return proc, quantizer
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_gguf_quantization_stops_it_and_leaves_nothing(tmp_path, sig, code):
+    """Ctrl-C used to be swallowed by llama.cpp's log callback: the export finished and exited 0."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc, quantizer = _export_until_quantizing(out)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
@@ -116,15 +122,8 @@ def test_the_quantizer_process_ends_with_edgeslm_even_on_sigkill(tmp_path):
     """SIGKILL cannot be handled: the quantizer's parent-death signal ends it instead."""
     out = tmp_path / "out"
     out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "edgeslm", "export", str(DEMO), "--quant", "Q4_K_M", "-o",
-                             str(out / "m.gguf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    quantizer = []
-    while not quantizer and proc.poll() is None and time.monotonic() < deadline:
-        quantizer = _children(proc.pid, "edgeslm.quantize.llama_quantize")
-        time.sleep(0.01)
-    assert quantizer, "the export finished before its quantizer was seen"
+    proc, quantizer = _export_until_quantizing(out)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)
     gone, alive = psutil.wait_procs(quantizer, timeout=10)
     assert not alive

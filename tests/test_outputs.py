@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bad_inputs import MATERIALS
 from edgeslm.outputs import is_edgeslm_output
 
 
@@ -112,51 +113,15 @@ def test_build_over_an_earlier_build_needs_overwrite(cli, tiny, tmp_path):
 # --- checkpoints are checked against their config when opened ---------------------------
 
 
-def _edit(src: Path, dst: Path, config=None, tensors=None) -> Path:
-    from safetensors.torch import load_file, save_file
-
-    shutil.copytree(src, dst)
-    if config:
-        cfg = json.loads((dst / "config.json").read_text())
-        config(cfg)
-        (dst / "config.json").write_text(json.dumps(cfg))
-    if tensors:
-        t = load_file(dst / "model.safetensors")
-        tensors(t)
-        save_file({k: v.contiguous() for k, v in t.items()}, dst / "model.safetensors", metadata={"format": "pt"})
-    return dst
-
-
-def _transpose(t):
-    t["model.layers.0.mlp.up_proj.weight"] = t["model.layers.0.mlp.up_proj.weight"].T
-
-
-def _drop(t):
-    del t["model.layers.1.self_attn.k_proj.weight"]
-
-
-def _more_layers(c):
-    c["num_hidden_layers"] += 1
-
-
-def _bigger_vocab(c):
-    c["vocab_size"] += 64
-
-
-def _indivisible_heads(c):
-    c["num_attention_heads"], c["num_key_value_heads"] = 3, 1
-    c.pop("head_dim", None)
-
-
-@pytest.mark.parametrize(("edit", "says"), [
-    ({"tensors": _transpose}, "tensor model.layers.0.mlp.up_proj.weight has shape"),
-    ({"tensors": _drop}, "tensor model.layers.1.self_attn.k_proj.weight is missing"),
-    ({"config": _more_layers}, "is missing (config.json declares it"),
-    ({"config": _bigger_vocab}, "tensor model.embed_tokens.weight has shape"),
-    ({"config": _indivisible_heads}, "is not a multiple of num_attention_heads=3, and there is no head_dim"),
-], ids=["transposed", "missing", "more-layers", "bigger-vocab", "indivisible-heads"])
-def test_inconsistent_checkpoints_are_refused_naming_the_tensor_or_field(cli, tiny, tmp_path, edit, says):
-    bad = _edit(tiny("llama"), tmp_path / "bad", **edit)
+@pytest.mark.parametrize(("material", "says"), [
+    ("TRANSPOSED", "tensor model.layers.0.mlp.up_proj.weight has shape"),
+    ("MISSING_TENSOR", "tensor model.layers.1.self_attn.k_proj.weight is missing"),
+    ("MORE_LAYERS", "is missing (config.json declares it"),
+    ("BIG_VOCAB", "tensor model.embed_tokens.weight has shape"),
+    ("HEADS_INDIVISIBLE", "is not a multiple of num_attention_heads=3, and there is no head_dim"),
+])
+def test_inconsistent_checkpoints_are_refused_naming_the_tensor_or_field(cli, tiny, gguf_file, tmp_path, material, says):
+    bad = MATERIALS[material](tmp_path, tiny("llama"), gguf_file("llama", "Q8_0"))
     for args in (("inspect", bad), ("export", bad, "--quant", "F32", "-o", tmp_path / "x.gguf")):
         res = cli(*args)
         assert res.exit_code == 2, res.output
@@ -169,6 +134,26 @@ def test_inconsistent_checkpoints_are_refused_naming_the_tensor_or_field(cli, ti
     ("intermediate_size", True), ("rms_norm_eps", 0),
 ])
 def test_config_values_are_checked_for_type_and_range(cli, tiny, tmp_path, field, value):
-    bad = _edit(tiny("llama"), tmp_path / "bad", config=lambda c: c.__setitem__(field, value))
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny("llama"), bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg[field] = value
+    (bad / "config.json").write_text(json.dumps(cfg))
     res = cli("inspect", bad)
     assert res.exit_code == 2 and field in res.stderr, res.output
+
+
+def test_verify_warns_when_the_reference_is_not_what_the_artifact_was_made_from(cli, tiny, gguf_file, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny("llama"), other)
+    t = load_file(other / "model.safetensors")
+    t["model.norm.weight"] = t["model.norm.weight"] * 1.01  # same shapes, another model
+    save_file(t, other / "model.safetensors", metadata={"format": "pt"})
+    res = cli("verify", gguf_file("llama", "Q8_0"), "--reference", other, "--target", "tests/data/loose-target.toml",
+              "--max-tokens", "64", "--runs", "1")
+    assert "records that it was made from a checkpoint with sha256" in res.stderr, res.output
+    res = cli("verify", gguf_file("llama", "Q8_0"), "--reference", tiny("llama"), "--target", "tests/data/loose-target.toml",
+              "--max-tokens", "64", "--runs", "1")
+    assert "records that it was made from" not in res.stderr

@@ -8,7 +8,6 @@ import torch
 
 from edgeslm.calibrate import make_calibration
 from edgeslm.data import TextSet
-from edgeslm.errors import UsageError
 from edgeslm.models.loader import load_model, open_checkpoint
 from edgeslm.prune import PruneRequest, prune, resolve
 from edgeslm.prune.plan import plan_for_budget

@@ -9,7 +9,6 @@ import itertools
 import math
 
 import pytest
-import torch
 
 from edgeslm.calibrate import make_calibration
 from edgeslm.cli import DEMO_TEACHER

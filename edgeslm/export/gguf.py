@@ -21,7 +21,7 @@ from edgeslm.errors import ExportError
 from edgeslm.export.base import Artifact, atomic_output, register_exporter, scratch_file
 from edgeslm.export.gguf_vocab import build_vocab
 from edgeslm.models.loader import CheckpointDir
-from edgeslm.quantize.gguf import GGUFQuant, fallback_type, get_quant, quantize_file
+from edgeslm.quantize.gguf import GGUFQuant, get_quant, quantize_file
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from edgeslm.outputs import check_output, start_run_folder
 from edgeslm.data import TextSet
 from edgeslm.train.plot import plot_losses
 from edgeslm.train.batches import TokenWindows, eval_windows
-from edgeslm.train.loop import StepInfo, TokenEval, TrainConfig, TrainResult, evaluate, train
+from edgeslm.train.loop import StepInfo, TokenEval, TrainConfig, evaluate, train
 
 
 @dataclass(frozen=True)
