@@ -109,7 +109,7 @@ class RuntimeProcess:
             info = self._call({"op": "load", "path": str(self.path.resolve()), "format": fmt, "options": options.to_dict()},
                               "loading the artifact")
         except BaseException:
-            self.close()
+            self.close(kill=True)
             raise
         self.name = info["runtime"]
         self.versions: dict[str, str] = info.get("versions", {})
@@ -140,14 +140,20 @@ class RuntimeProcess:
                        "timing")
         return SpeedResult(**r)
 
-    def close(self) -> None:
-        """Ask the child to exit; kill it if it does not. Removes the scratch folder, and the log unless kept."""
+    def close(self, *, kill: bool = False) -> None:
+        """Ask the child to exit (or, with ``kill``, end it at once); kill it if it does not.
+
+        Removes the scratch folder, and the log unless kept.
+        """
         if self.proc.poll() is None:
-            try:
-                self._send({"op": "close"})
-                self.proc.wait(timeout=_CLOSE_TIMEOUT_S)
-            except (OSError, subprocess.TimeoutExpired):
+            if kill:
                 self._kill()
+            else:
+                try:
+                    self._send({"op": "close"})
+                    self.proc.wait(timeout=_CLOSE_TIMEOUT_S)
+                except (OSError, subprocess.TimeoutExpired):
+                    self._kill()
         for f in (self.proc.stdin, self.proc.stdout):
             if f:
                 f.close()
@@ -159,8 +165,9 @@ class RuntimeProcess:
     def __enter__(self) -> "RuntimeProcess":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        # leaving on an error or an interrupt: the child may be busy mid-request, so do not wait for it
+        self.close(kill=exc_type is not None)
 
     # --- the wire ----------------------------------------------------------------
 
