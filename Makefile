@@ -1,5 +1,5 @@
 # Two entry points that do all set-up on a fresh machine:
-#   make demo   build + verify the demo teacher for this host
+#   make demo   the quickstart recipe: demo teacher -> pruned, distilled student -> verified artifacts
 #   make test   the full test suite (what .ci/run calls)
 PY ?= python3
 VENV := .venv
@@ -22,8 +22,7 @@ venv: $(BIN)/edgeslm
 	@$(BIN)/python scripts/install_llama_cpp.py
 
 demo: venv
-	mkdir -p build
-	$(BIN)/edgeslm build --target host -o build/demo --overwrite
+	$(BIN)/edgeslm run examples/recipes/quickstart.toml
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -789,6 +789,90 @@ def make_tiny(output, family, tokenizer, hidden_size, layers, heads, kv_heads, f
     click.echo(f"wrote {build_tiny_model(cfg, output)}")
 
 
+# --- run ------------------------------------------------------------------------
+
+
+@main.command("run")
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--force", metavar="STAGE", help="Redo this stage (prune, distill, build or build:TARGET) and every stage after it.")
+@click.option("--dry-run", is_flag=True, help="Print which stages would run, resume or be reused, and do no work.")
+@click.option("--baseline", type=click.Path(path_type=Path), metavar="OLD_MANIFEST",
+              help="An earlier run's manifest.json (or folder): write CHANGELOG.md with every stage's and artifact's deltas.")
+def run_cmd(recipe: Path, force: str | None, dry_run: bool, baseline: Path | None) -> None:
+    """Run a recipe: teacher -> pruned and distilled student -> verified artifacts for every target.
+
+    \b
+      edgeslm run examples/recipes/quickstart.toml
+      edgeslm run my-release.toml --dry-run
+      edgeslm run my-release.toml --force distill
+
+    The recipe (TOML or YAML; see examples/recipes/) names the teacher, the
+    data, an optional [prune] and [distill] step with the options of those
+    commands, the [[targets]] with gate overrides, and the output folder. It
+    is validated before any work. Each stage's folder is addressed by a hash
+    of its configuration and inputs, so running again redoes only what
+    changed; an interrupted distill resumes from its last checkpoint. The
+    output holds manifest.json (every stage and artifact by sha256, with its
+    verification) and report.md; `edgeslm lineage ARTIFACT` checks an
+    artifact against it.
+
+    Exits 1 when any artifact fails a gate or its runtime fails, 2 on a bad recipe.
+    """
+    from edgeslm.recipe import load_recipe
+    from edgeslm.run import RunResult, run_recipe
+
+    start = time.perf_counter()
+    r = load_recipe(recipe)
+    res = run_recipe(r, force=force, dry_run=dry_run, baseline=baseline, progress=_progress(start),
+                     on_step=_step_bar(start))
+    if not isinstance(res, RunResult):
+        click.echo(f"{'stage':<24}{'key':<14}{'action':<8}folder")
+        for p in res:
+            click.echo(f"{p.stage:<24}{p.key:<14}{p.action:<8}{p.folder}")
+        return
+    click.echo(f"\n{'stage':<24}{'key':<14}{'':<8}{'seconds':>8}")
+    for s in res.stages:
+        click.echo(f"{s.stage:<24}{s.key:<14}{'reused' if s.reused else 'ran':<8}{s.seconds:>8.1f}")
+    click.echo(f"\n{'target':<12}{'artifact':<22}{'mean KL':>10}{'top-1':>8}{'decode t/s':>12}  result")
+    for a in res.artifacts:
+        acc = a.get("accuracy") or {}
+        kl = f"{acc['mean_kl']:.3g}" if acc else "-"
+        top1 = f"{acc['top1_agreement']:.1%}" if acc else "-"
+        tps = f"{a['decode_tps']:.0f}" if a.get("decode_tps") else "-"
+        click.echo(f"{a['target']:<12}{a['format'] + ':' + a['quant']:<22}{kl:>10}{top1:>8}{tps:>12}  "
+                   f"{'PASS' if a['passed'] else 'FAIL' + (': ' + a['failure'] if a.get('failure') else '')}")
+    click.echo(f"\nrun folder {res.out_dir}: manifest.json, report.md, stages/"
+               + (", CHANGELOG.md" if baseline is not None else ""))
+    if not res.passed:
+        failed = [f"{a['target']}/{a['format']}:{a['quant']}" for a in res.artifacts if not a["passed"]]
+        raise GateFailure(f"{', '.join(failed)} did not verify.")
+
+
+@main.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+def lineage(artifact: Path) -> None:
+    """Print an artifact's chain back to the teacher and check its files against the run's manifest.
+
+    The chain: teacher sha256 -> pruned student -> distilled student -> recipe
+    sha256 -> artifact sha256, from the manifest.json of the `edgeslm run`
+    folder that holds ARTIFACT. Every file is hashed again.
+
+    Exits 1 naming each file that differs from the record (a one-byte change
+    is enough), 2 when ARTIFACT is not from a run.
+    """
+    from edgeslm.errors import LineageMismatch
+    from edgeslm.lineage import check_lineage
+
+    chk = check_lineage(artifact)
+    for what, ident in chk.chain:
+        click.echo(f"{what:<40} {ident}")
+    click.echo(f"\nrecorded in {chk.manifest}")
+    if not chk.ok:
+        raise LineageMismatch(f"{artifact} does not match its run's record:\n  " + "\n  ".join(chk.mismatches),
+                              hint="the file changed after it was verified; run the recipe again to rebuild it")
+    click.echo("every file matches the record")
+
+
 # --- doctor --------------------------------------------------------------------
 
 

@@ -42,6 +42,16 @@ class TargetError(EdgeSLMError):
     """A device profile that cannot be found or does not validate."""
 
 
+class RecipeError(EdgeSLMError):
+    """A recipe file (edgeslm run) that cannot be found or does not validate."""
+
+
+class LineageMismatch(EdgeSLMError):
+    """An artifact whose bytes differ from what its run's manifest recorded."""
+
+    exit_code = 1
+
+
 class DataError(EdgeSLMError):
     """Evaluation or calibration data that is empty, binary or malformed."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from edgeslm.errors import TargetError
+from edgeslm.errors import EdgeSLMError, TargetError
 
 TARGETS_DIR = Path(os.environ.get("EDGESLM_TARGETS_DIR", Path(__file__).resolve().parent.parent / "targets"))
 AUTO = "auto"
@@ -84,20 +84,21 @@ _FRACTION_GATES = {"min_top1"}  # gates on a fraction: above 1 can never pass
 _AUTO_OK = {"arch", "isa", "threads", "ram_budget_mib", "storage_budget_mib", "memory_bandwidth_gbps"}
 
 
-def _check_keys(d: dict[str, Any], allowed: set[str], where: str) -> None:
+def check_keys(d: dict[str, Any], allowed: set[str], where: str, error: type[EdgeSLMError] = TargetError) -> None:
+    """Refuse a key not in ``allowed``, suggesting the closest one. Raises ``error`` naming ``where``."""
     for k in d:
         if k not in allowed:
             close = difflib.get_close_matches(k, allowed, n=1)
-            raise TargetError(
+            raise error(
                 f"{where}: unknown key {k!r}" + (f" (did you mean {close[0]!r}?)" if close else "") + ".",
                 hint=f"valid keys: {', '.join(sorted(allowed))}",
             )
 
 
-def _gates(d: Any, where: str) -> Gates:
+def gates_from_dict(d: Any, where: str) -> Gates:
     if not isinstance(d, dict):
         raise TargetError(f"{where}: gates must be a table of limits.")
-    _check_keys(d, _GATE_KEYS, where)
+    check_keys(d, _GATE_KEYS, where)
     for k, v in d.items():
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < float("inf"):
             raise TargetError(f"{where}: {k} must be a non-negative number, not {v!r}.")
@@ -119,7 +120,7 @@ def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
         w = f"{where}: artifacts[{i}]"
         if not isinstance(a, dict):
             raise TargetError(f"{w} must be a table with format and quant.")
-        _check_keys(a, _ART_KEYS, w)
+        check_keys(a, _ART_KEYS, w)
         fmt, quant = a.get("format"), str(a.get("quant", ""))
         if fmt not in FORMATS:
             raise TargetError(f"{w}: unknown format {fmt!r}.", hint=f"formats: {', '.join(FORMATS)}")
@@ -139,7 +140,7 @@ def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
                 runner_factory(fmt, runner)
             except UsageError as e:
                 raise TargetError(f"{w}: {e.message}", hint=e.hint) from e
-        spec = ArtifactSpec(fmt, q, str(a.get("why", "")), _gates(a.get("gates", {}), f"{w}.gates"),
+        spec = ArtifactSpec(fmt, q, str(a.get("why", "")), gates_from_dict(a.get("gates", {}), f"{w}.gates"),
                             tuple(sorted(options.items())), runner)
         allowed = {f.name for f in fields(FORMATS[fmt])} - {"quant"}
         unknown = sorted(set(options) - allowed)
@@ -154,7 +155,8 @@ def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
     return tuple(out)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_profile(path: Path, error: type[EdgeSLMError] = TargetError, kind: str = "target profile") -> dict[str, Any]:
+    """Parse a .toml or .yaml file into a mapping. Raises ``error`` naming the file (targets and recipes share this)."""
     try:
         if path.suffix == ".toml":
             return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -163,20 +165,20 @@ def _read(path: Path) -> dict[str, Any]:
 
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
-                raise TargetError(f"{path}: a target profile must be a mapping of keys.")
+                raise error(f"{path}: a {kind} must be a mapping of keys.")
             return data
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise TargetError(f"{path}: not valid TOML: {e}") from e
+        raise error(f"{path}: not valid TOML: {e}") from e
     except Exception as e:  # yaml.YAMLError without importing yaml eagerly
-        if isinstance(e, TargetError):
+        if isinstance(e, EdgeSLMError):
             raise
-        raise TargetError(f"{path}: not valid YAML: {e}") from e
-    raise TargetError(f"{path}: target profiles are .toml or .yaml files.")
+        raise error(f"{path}: not valid YAML: {e}") from e
+    raise error(f"{path}: {kind}s are .toml or .yaml files.")
 
 
 def target_from_dict(d: dict[str, Any], source: str) -> Target:
     """Validate a parsed profile. Raises TargetError naming the bad key or value."""
-    _check_keys(d, _TARGET_KEYS, source)
+    check_keys(d, _TARGET_KEYS, source)
     missing = sorted(_TARGET_KEYS - set(d) - {"gates", "description", "name"})
     if missing:
         raise TargetError(f"{source}: missing required key(s): {', '.join(missing)}.")
@@ -194,7 +196,7 @@ def target_from_dict(d: dict[str, Any], source: str) -> Target:
             storage_budget_mib=_positive(d["storage_budget_mib"], "storage_budget_mib", source),
             memory_bandwidth_gbps=_positive(d["memory_bandwidth_gbps"], "memory_bandwidth_gbps", source),
             artifacts=_artifacts(d["artifacts"], source),
-            gates=_gates(d.get("gates", {}), f"{source}: gates"),
+            gates=gates_from_dict(d.get("gates", {}), f"{source}: gates"),
             source=source,
         )
     except TypeError as e:
@@ -232,7 +234,7 @@ def load_target(name_or_path: str | Path) -> Target:
     if p.suffix in (".toml", ".yaml", ".yml") or os.sep in str(name_or_path):
         if not p.is_file():
             raise TargetError(f"target file {p} does not exist.")
-        return target_from_dict(_read(p), str(p))
+        return target_from_dict(read_profile(p), str(p))
     files = _profile_files()
     if str(name_or_path) not in files:
         close = difflib.get_close_matches(str(name_or_path), files, n=1)
@@ -240,7 +242,7 @@ def load_target(name_or_path: str | Path) -> Target:
             f"unknown target {str(name_or_path)!r}" + (f" (did you mean {close[0]!r}?)" if close else "") + ".",
             hint=f"known targets: {', '.join(files)}; or pass the path of a profile file",
         )
-    return target_from_dict(_read(files[str(name_or_path)]), str(files[str(name_or_path)]))
+    return target_from_dict(read_profile(files[str(name_or_path)]), str(files[str(name_or_path)]))
 
 
 # --- host detection -------------------------------------------------------

@@ -74,6 +74,10 @@ class ExecuTorchRunner:
             )
         self._tok = None
 
+    def describe(self) -> dict:
+        """The program's own metadata: its vocabulary and KV-cache length."""
+        return {"vocab_size": int(self.module.run_method("get_vocab_size", [])[0]), "max_seq_len": self.max_seq_len}
+
     def tokenize(self, text: str) -> list[int]:
         if self._tok is None:
             from pytorch_tokenizers import pytorch_tokenizers_cpp as cpp

@@ -89,7 +89,8 @@ class LlamaCppRunner:
     def describe(self) -> dict:
         """The build that runs the model: llama.cpp's system info, and whether the AMX guard is on."""
         info = system_info()
-        return {"system_info": info, "extra_buffer_types": not unsafe_features(info)}
+        return {"system_info": info, "extra_buffer_types": not unsafe_features(info),
+                "vocab_size": int(self._llm(False).n_vocab())}
 
     def _llm(self, logits_all: bool, n_ctx: int | None = None):
         n_ctx = max(n_ctx or 0, self.n_ctx)

@@ -50,7 +50,9 @@ class OnnxRunner:
         if not model.is_file() or not cfg_file.is_file():
             raise ArtifactError(f"{self.path} is not an ONNX model folder (model.onnx and genai_config.json).")
         self.folder, self.threads = folder, threads
-        dec = json.loads(cfg_file.read_text())["model"]["decoder"]
+        genai = json.loads(cfg_file.read_text())["model"]
+        dec = genai["decoder"]
+        self.vocab_size = int(genai.get("vocab_size") or 0)
         self.n_layers, self.kv_heads, self.head_size = dec["num_hidden_layers"], dec["num_key_value_heads"], dec["head_size"]
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
@@ -62,6 +64,9 @@ class OnnxRunner:
             raise ArtifactError(f"onnxruntime could not load {model}: {e}", hint="the model is corrupt or truncated; export it again") from e
         self.input_names = {i.name for i in self.session.get_inputs()}
         self._og_tok = None
+
+    def describe(self) -> dict:
+        return {"vocab_size": self.vocab_size} if self.vocab_size else {}
 
     def tokenize(self, text: str) -> list[int]:
         if self._og_tok is None:

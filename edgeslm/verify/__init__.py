@@ -126,6 +126,12 @@ def verify(
         with open_runner(artifact, threads=target.threads, kv_cache=opt.kv_cache, n_ctx=opt.ctx + 8, runner=runner,
                          log=log, timeout_s=opt.timeout_s) as rt:
             m.runtime = {"name": rt.name, "versions": rt.versions, **rt.info}
+            vocab = rt.info.get("vocab_size")
+            if vocab and vocab != reference.spec.vocab_size:
+                raise UsageError(
+                    f"{artifact.name} has a vocabulary of {vocab} tokens and the reference {reference.ckpt.name} "
+                    f"one of {reference.spec.vocab_size}: it was made from another model.",
+                    hint="pass the checkpoint the artifact was exported from as --reference")
             doing = "timing"
             progress(f"timing {opt.runs} runs of {opt.prompt_tokens}+{opt.new_tokens} tokens at {target.threads} threads")
             m.speed = rt.time(timed_prompt, opt.new_tokens, opt.runs)
