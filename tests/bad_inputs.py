@@ -78,6 +78,13 @@ def _earlier_gguf(root: Path, ckpt: Path, gguf: Path) -> Path:
     return p
 
 
+def _other_vocab(root: Path, ckpt: Path, gguf: Path) -> Path:
+    """A valid checkpoint of another model: its own tokenizer with a 300-token vocabulary."""
+    from edgeslm.models.tiny import TinyConfig, build_tiny_model
+
+    return build_tiny_model(TinyConfig(vocab_size=300, seed=5), root / "other-vocab")
+
+
 def _pickle_only(d: Path) -> None:
     (d / "model.safetensors").rename(d / "pytorch_model.bin")
 
@@ -121,6 +128,7 @@ MATERIALS: dict[str, Callable[[Path, Path, Path], Path]] = {
     "NEG_HIDDEN": _ckpt(edit_config=_set("hidden_size", -64)),
     "FLOAT_LAYERS": _ckpt(edit_config=_set("num_hidden_layers", 2.5)),
     "KV_NOT_DIVIDING": _ckpt(edit_config=_set("num_key_value_heads", 3)),
+    "OTHER_VOCAB": _other_vocab,
     # data
     "EMPTY_TXT": _file("empty.txt", b"  \n\t\n"),
     "BINARY_TXT": _file("blob.txt", b"\x7fELF\x02\x01\x00\x00binary"),
