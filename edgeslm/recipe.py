@@ -178,6 +178,9 @@ def _targets(items: Any, source: Path) -> tuple[TargetStep, ...]:
             gates = gates_from_dict(t.get("gates", {}), f"{where}.gates")
         except TargetError as e:
             raise RecipeError(f"{where}: {e.message}", hint=e.hint) from e
+        if any(o.target.name == target.name for o in out):
+            raise RecipeError(f"{where}: target {target.name!r} is listed twice; each target builds once.",
+                              hint="merge the entries, or copy the profile under another name")
         out.append(TargetStep(target, gates))
     return tuple(out)
 

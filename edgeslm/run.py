@@ -154,7 +154,7 @@ def run_recipe(recipe: Recipe, *, force: str | None = None, dry_run: bool = Fals
     if force is not None and force not in STAGES and not force.startswith("build:"):
         raise RecipeError(f"--force {force!r}: not a stage; stages are {', '.join(STAGES)} (or build:TARGET).")
     out = recipe.output
-    if not dry_run and not (out / RUN_MANIFEST).is_file() and not (out / "stages").is_dir():
+    if not dry_run and not _is_run_folder(out):
         out.parent.mkdir(parents=True, exist_ok=True)  # the recipe names the folder: its parents are made
         check_output(out, folder=True, inputs=[recipe.teacher])  # a run folder is created, never taken over
     teacher = open_checkpoint(recipe.teacher)
@@ -197,6 +197,14 @@ def run_recipe(recipe: Recipe, *, force: str | None = None, dry_run: bool = Fals
     if old is not None:
         write_text(out / CHANGELOG, changelog(old, json.loads((out / RUN_MANIFEST).read_text())))
     return RunResult(out, tuple(records), tuple(artifacts))
+
+
+def _is_run_folder(out: Path) -> bool:
+    """Whether ``out`` is an earlier run of a recipe (its stages are reused), not something else to refuse."""
+    try:
+        return json.loads((out / RUN_MANIFEST).read_text()).get("schema") == RUN_SCHEMA
+    except (OSError, ValueError):
+        return (out / "stages").is_dir() and not any(p for p in out.iterdir() if p.name not in ("stages", RUN_MANIFEST))
 
 
 def _stage_done(plan: StagePlan, config: dict, inputs: dict, outputs: dict, seconds: float) -> None:

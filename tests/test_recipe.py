@@ -218,3 +218,20 @@ def test_a_detected_target_keys_its_build_the_same_every_time():
     from edgeslm.targets import load_target
 
     assert _target_identity(load_target("host")) == _target_identity(load_target("host"))
+
+
+def test_a_target_listed_twice_is_refused(tmp_path, tiny):
+    said = _bad(tmp_path, tiny, lambda t: t + f'\n[[targets]]\ntarget = "{LOOSE}"\n')
+    assert "is listed twice" in said
+
+
+def test_a_run_never_takes_over_a_folder_it_did_not_make(tmp_path, tiny):
+    from edgeslm.errors import OutputPathError
+    from edgeslm.run import run_recipe
+
+    p = _recipe(tmp_path / "r", tiny("llama"), out="photos")
+    (tmp_path / "r" / "photos").mkdir()
+    (tmp_path / "r" / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(OutputPathError, match="edgeslm did not make it"):
+        run_recipe(load_recipe(p))
+    assert [f.name for f in (tmp_path / "r" / "photos").iterdir()] == ["cat.jpg"]
