@@ -8,7 +8,6 @@ edgeslm; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import warnings
@@ -18,6 +17,7 @@ import click
 
 from edgeslm import __version__
 from edgeslm.errors import EdgeSLMError, GateFailure
+from edgeslm.outputs import check_report_path
 
 DEMO_TEACHER = Path(__file__).resolve().parent.parent / "examples" / "demo-teacher"
 DEFAULT_BUILD_DIR = Path("build/edgeslm")
@@ -105,22 +105,6 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):  # 
     click.secho(f"warning: {message}", fg="yellow", err=True)
 
 
-def _check_json_dest(dest: str | None) -> None:
-    """Refuse a --json path that cannot be written, before any work. Raises OutputPathError."""
-    if dest in (None, "-"):
-        return
-    from edgeslm.errors import OutputPathError
-
-    p = Path(dest)
-    parent = p.resolve().parent
-    if not parent.is_dir():
-        raise OutputPathError(f"--json {dest}: folder {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
-    if p.is_dir():
-        raise OutputPathError(f"--json {dest} is a folder; give a file name such as {p / 'report.json'}.")
-    if not os.access(parent, os.W_OK):
-        raise OutputPathError(f"--json {dest}: folder {parent} is not writable.")
-
-
 def _emit_json(data, dest: str | None) -> None:
     if dest is None:
         return
@@ -187,7 +171,7 @@ def inspect(model: Path, json_out: str | None) -> None:
     from edgeslm.models.loader import open_checkpoint
     from edgeslm.models.summary import describe
 
-    _check_json_dest(json_out)
+    check_report_path(json_out)
     d = describe(open_checkpoint(model))
     if json_out == "-":
         return _emit_json(d, "-")
@@ -396,7 +380,7 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, ti
     target = load_target(target_name)
     text = _data(data)
     opts = _options(ctx_len, max_tokens, runs, timeout, kv_cache)
-    _check_json_dest(json_out)
+    check_report_path(json_out)
     probe_artifact(artifact)  # a broken artifact is refused before the reference is loaded
     progress(f"loading reference {reference}")
     ref = load_model(reference)
@@ -453,7 +437,7 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, 
     target = load_target(target_name)
     text = _data(data)
     opts = _options(ctx_len, max_tokens, runs, timeout)
-    _check_json_dest(json_out)
+    check_report_path(json_out)
     ckpt = open_checkpoint(model)
     if output == DEFAULT_BUILD_DIR:
         output.parent.mkdir(parents=True, exist_ok=True)  # an explicit -o must already have its parent
@@ -728,7 +712,7 @@ def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, te
     t, s = open_checkpoint(teacher), open_checkpoint(student)
     hidden = plan_hidden_match(s.path, s.spec, t.spec, hidden_weight, hidden_loss, layer_map) if hidden_weight > 0 else None
     cfg = DistillConfig(KDConfig(kind, temperature, beta), kd_weight, hidden, top_k)
-    _check_json_dest(json_out)
+    check_report_path(json_out)
     gen = GenerateConfig(num_prompts, prompt_tokens, max_new_tokens, gen_temperature, seed) if generate else None
     if data is None:
         corpus = stdlib_corpus()
@@ -893,7 +877,7 @@ def doctor(json_out: str | None) -> None:
     """
     from edgeslm.doctor import diagnose, render
 
-    _check_json_dest(json_out)
+    check_report_path(json_out)
     d = diagnose()
     if json_out == "-":
         return _emit_json(d.to_dict(), "-")

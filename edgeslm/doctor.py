@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from edgeslm.llama_build import host_cmake_args, installed_record
 from edgeslm.manifest import environment
-from edgeslm.runners.process import describe_exit
+from edgeslm.util import describe_exit
 
 _SYSTEM_INFO_TIMEOUT_S = 120.0
 _SYSTEM_INFO = "import llama_cpp, sys; sys.stdout.write(llama_cpp.llama_print_system_info().decode('utf-8', 'replace'))"

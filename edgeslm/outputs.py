@@ -146,6 +146,23 @@ def normal_permissions(path: Path) -> None:
             p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
 
 
+def check_report_path(dest: str | None, flag: str = "--json") -> None:
+    """Refuse a report path (``--json``) that cannot be written, before any work; None and "-" (stdout) pass.
+
+    Reports are rewritten like a shell redirection: only the folder is checked. Raises OutputPathError.
+    """
+    if dest in (None, "-"):
+        return
+    p = Path(dest)
+    parent = p.resolve().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"{flag} {dest}: folder {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
+    if p.is_dir():
+        raise OutputPathError(f"{flag} {dest} is a folder; give a file name such as {p / 'report.json'}.")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"{flag} {dest}: folder {parent} is not writable.")
+
+
 def _aside(out: Path, tag: str) -> Path:
     return out.parent / f".{out.name}.{tag}-{uuid.uuid4().hex[:8]}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -77,3 +78,37 @@ def peak_rss_mib() -> float:
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1 << 20) if sys.platform == "darwin" else rss / 1024  # macOS: bytes, Linux: KiB
+
+
+# --- child processes (runtimes, llama.cpp's quantizer) --------------------------------
+
+
+def describe_exit(returncode: int) -> str:
+    """What a child's exit status means, for a person: 'crashed (SIGSEGV)', 'was killed (SIGKILL) ...'."""
+    if returncode < 0:
+        sig = -returncode
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+        if sig == signal.SIGKILL:
+            return f"was killed ({name}), most likely by the out-of-memory killer"
+        if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            return f"was stopped ({name})"
+        return f"crashed ({name})"
+    if returncode == 128 + signal.SIGKILL:
+        return "exited with status 137 (killed, most likely out of memory)"
+    if returncode > 128 and returncode - 128 in signal.Signals._value2member_map_:
+        return f"exited with status {returncode} ({signal.Signals(returncode - 128).name})"
+    return f"exited unexpectedly with status {returncode}"
+
+
+def die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent dies, even by SIGKILL, so no child process (a runtime, the quantizer) is left orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() == 1:  # the parent died before we got here
+        os._exit(1)

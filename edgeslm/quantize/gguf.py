@@ -93,7 +93,7 @@ def quantize_file(src: Path, dst: Path, quant: GGUFQuant, threads: int = 0) -> N
     import tempfile
 
     from edgeslm.outputs import disk_full, disk_full_error
-    from edgeslm.runners.process import describe_exit
+    from edgeslm.util import describe_exit
 
     cmd = [sys.executable, "-m", "edgeslm.quantize.llama_quantize", str(src), str(dst), str(int(quant.ftype)), str(threads)]
     with tempfile.TemporaryFile() as log:  # llama.cpp logs a line per tensor: kept for the error message only

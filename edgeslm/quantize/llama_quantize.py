@@ -13,9 +13,9 @@ import sys
 def main(argv: list[str]) -> int:
     import llama_cpp
 
-    from edgeslm.runners.worker import _die_with_parent
+    from edgeslm.util import die_with_parent
 
-    _die_with_parent()
+    die_with_parent()
     src, dst, ftype, threads = argv
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = int(ftype)

@@ -41,6 +41,7 @@ import numpy as np
 
 from edgeslm.errors import ArtifactError, EdgeSLMError, RuntimeFailure, UsageError
 from edgeslm.runners.base import Generation, RunnerOptions, SpeedResult
+from edgeslm.util import describe_exit  # noqa: F401 - re-exported: how a runtime process ended
 
 DEFAULT_TIMEOUT_S = 900.0  # per request: loading a large model, or timing 4 x 256 tokens on a slow board
 _CLOSE_TIMEOUT_S = 10.0
@@ -53,23 +54,6 @@ _REFUSALS: dict[str, type[EdgeSLMError]] = {"ArtifactError": ArtifactError, "Usa
 def _scratch_root() -> str | None:
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-
-
-def describe_exit(returncode: int) -> str:
-    """What a child's exit status means, for a person: 'crashed (SIGSEGV)', 'was killed (SIGKILL) ...'."""
-    if returncode < 0:
-        sig = -returncode
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
-        if sig == signal.SIGKILL:
-            return f"was killed ({name}), most likely by the out-of-memory killer"
-        if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            return f"was stopped ({name})"
-        return f"crashed ({name})"
-    if returncode == 128 + signal.SIGKILL:
-        return "exited with status 137 (killed, most likely out of memory)"
-    if returncode > 128 and returncode - 128 in signal.Signals._value2member_map_:
-        return f"exited with status {returncode} ({signal.Signals(returncode - 128).name})"
-    return f"exited unexpectedly with status {returncode}"
 
 
 class RuntimeProcess:

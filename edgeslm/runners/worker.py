@@ -10,7 +10,6 @@ prints, from C or Python, goes to stderr, which the parent points at a log file.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import signal
@@ -19,17 +18,7 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the parent dies, even by SIGKILL, so no runtime is left orphaned."""
-    if sys.platform.startswith("linux"):
-        PR_SET_PDEATHSIG = 1
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() == 1:  # the parent died before we got here
-        os._exit(1)
+from edgeslm.util import die_with_parent
 
 
 class Session:
@@ -125,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m edgeslm.runners.worker")
     ap.add_argument("--scratch", type=Path, required=True)
     args = ap.parse_args(argv)
-    _die_with_parent()
+    die_with_parent()
     proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)  # C libraries that print to stdout (ExecuTorch's runner does) land in the log
     sys.stdout = sys.stderr
