@@ -25,6 +25,7 @@ demo: venv
 	$(BIN)/edgeslm run examples/recipes/quickstart.toml
 
 test: venv
+	@sh scripts/install_test_tools.sh
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -76,7 +76,7 @@ def main() -> int:
         out = work / f"kd{w:g}"
         runs[name] = distill_checkpoints(teacher, student, out, corpus.splits["train"], corpus.splits["validation"],
                                          DistillConfig(KDConfig(), w), tcfg, resume=(out / "run" / "last").exists(),
-                                         progress=print)
+                                         progress=print).curves
         wall[name] = time.perf_counter() - t0
     tokens = tcfg.tokens_per_step
     plot_compare(runs, [("kl", "held-out KL(teacher || student), nats/token"), ("ppl", "held-out perplexity"),

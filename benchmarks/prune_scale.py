@@ -51,14 +51,15 @@ def main() -> int:
     print(f"source: {n / 1e6:.1f}M parameters at {src}", file=sys.stderr)
 
     t0 = time.perf_counter()
-    rec = prune_checkpoint(
+    pruned = prune_checkpoint(
         open_checkpoint(src), work / "pruned",
         PruneRequest(ffn_dim=768, drop_layers=10, num_kv_heads=2), corpus.splits["train"], corpus.splits["test"],
         calib_samples=args.calib_samples, seq_len=256, eval_samples=8, progress=lambda m: print(m, file=sys.stderr),
     )
     wall = time.perf_counter() - t0
-    out = {"params_before": rec["params"]["before"], "params_after": rec["params"]["after"], "wall_s": round(wall, 1),
-           "prune_s": round(rec["prune_seconds"], 1), "peak_rss_mib": round(peak_rss_mib(), 0)}
+    rec = pruned.record
+    out = {"params_before": rec.params["before"], "params_after": rec.params["after"], "wall_s": round(wall, 1),
+           "prune_s": round(rec.prune_seconds, 1), "peak_rss_mib": round(peak_rss_mib(), 0)}
     print(json.dumps(out, indent=2))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

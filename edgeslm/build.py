@@ -12,36 +12,42 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from edgeslm.data import TextSet
 from edgeslm.errors import ArtifactError, ExportError, OutputPathError
 from edgeslm.export import Artifact, export
-from edgeslm.manifest import build_manifest, file_sha256, write_json, write_text
+from edgeslm.formats import format_named
+from edgeslm.doctor import cpu_model
+from edgeslm.manifest import build_manifest, environment, file_sha256, write_json, write_text
 from edgeslm.models.loader import CheckpointDir, load_model
 from edgeslm.outputs import check_output
+from edgeslm.report_html import ReportPage, render_html
 from edgeslm.targets import Target
 from edgeslm.verify import VerifyOptions, VerifyReport, verify
 from edgeslm.verify.report import render_markdown
 
 LOG_DIR = "logs"  # OUT/logs/<artifact>.log: what each runtime process printed
-
-def artifact_name(model: str, fmt: str, quant: str) -> str:
-    """File or folder name of an artifact inside a build directory."""
-    return f"{model}-{quant}.gguf" if fmt == "gguf" else f"{model}-{fmt}-{quant}"
+REPORT_HTML = "report.html"  # the page for people (report_html.py)
 
 
 @dataclass(frozen=True)
 class BuildResult:
     out_dir: Path
-    artifacts: tuple[Artifact, ...]
-    reports: tuple[VerifyReport, ...]
+    target: str
+    artifacts: tuple[Artifact, ...]  # those that exported (a failed export has a report and no artifact)
+    reports: tuple[VerifyReport, ...]  # one per artifact the target lists, in its order
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.reports)
+        """Every artifact the target requires verified (a failed optional one is reported, and does not count)."""
+        return not any(r.blocks_release for r in self.reports)
+
+    def to_dict(self) -> dict:
+        """report.json: the target, the verdict and every artifact's report."""
+        return {"target": self.target, "passed": self.passed, "artifacts": [r.to_dict() for r in self.reports]}
 
 
 def _prepare(out_dir: Path, ckpt: CheckpointDir, overwrite: bool) -> None:
@@ -63,12 +69,14 @@ def build(
     *,
     options: VerifyOptions | None = None,
     overwrite: bool = False,
+    recipe_sha256: str = "",
     progress: Callable[[str], None] = lambda _: None,
 ) -> BuildResult:
     """Export and verify every artifact ``target`` lists into ``out_dir``.
 
     ``out_dir`` follows the output rule (edgeslm/outputs.py): an earlier build
-    there is replaced only with ``overwrite``. Gate failures and failed
+    there is replaced only with ``overwrite``. ``recipe_sha256`` (an `edgeslm run`)
+    goes into every artifact's lineage. Gate failures and failed
     artifacts (export errors, runtime crashes) are in the result, not raised.
     Raises OutputPathError, ModelLoadError.
     """
@@ -81,15 +89,15 @@ def build(
         step = lambda msg, i=i, spec=spec: progress(f"[{i}/{n}] {spec.label}: {msg}")  # noqa: E731
         step("exporting")
         config = spec.config()
-        dest = out_dir / artifact_name(ckpt.name, spec.format, spec.quant)
+        dest = out_dir / format_named(spec.format).artifact_name(ckpt.name, spec.quant)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                art = export(ckpt, config, dest)
+                art = export(ckpt, config, dest, recipe_sha256=recipe_sha256)
             for w in caught:
                 progress(f"warning: {w.message}")
             step("verifying")
-            report = verify(art.path, reference, target, data, quant=spec.quant, gates=target.gates_for(spec),
+            report = verify(art, reference, target, data, gates=target.gates_for(spec),
                             options=options, runner=spec.runner, log=out_dir / LOG_DIR / f"{dest.name}.log",
                             progress=step)
         except (ExportError, ArtifactError) as e:  # this artifact's row fails; the others still build
@@ -97,13 +105,18 @@ def build(
             report = VerifyReport.failed(str(dest), spec.format, spec.quant, target.name, e.message)
         else:
             artifacts.append(art)
-        reports.append(report)
+        reports.append(replace(report, required=spec.required))
 
     progress("writing reports")
+    result = BuildResult(out_dir, target.name, tuple(artifacts), tuple(reports))
     by_path = {str(a.path): a for a in artifacts}
-    write_json(out_dir / "report.json", {"target": target.name, "passed": all(r.passed for r in reports),
-                                         "artifacts": [r.to_dict() for r in reports]})
-    write_text(out_dir / "report.md", render_markdown(reports, f"edgeslm build: {ckpt.name} for {target.name}"))
+    write_json(out_dir / "report.json", result.to_dict())
+    title = f"edgeslm build: {ckpt.name} for {target.name}"
+    write_text(out_dir / "report.md", render_markdown(reports, title))
+    write_text(out_dir / REPORT_HTML, render_html(ReportPage(
+        title, {target.name: [r.to_dict() for r in reports]},
+        lineage=[("source", f"{ckpt.name} {ckpt.sha256}")] + [(f"{a.format}:{a.quant}", a.path.name) for a in artifacts],
+        environment={**environment(), "cpu": cpu_model()}, notes=[f"evaluation text: {data.source}"])))
     write_json(
         out_dir / "manifest.json",
         build_manifest(
@@ -113,11 +126,12 @@ def build(
             artifacts=[_manifest_entry(r, by_path.get(r.artifact)) for r in reports],
         ),
     )
-    return BuildResult(out_dir, tuple(artifacts), tuple(reports))
+    return result
 
 
 def _manifest_entry(report: VerifyReport, art: Artifact | None) -> dict:
-    entry = {"file": Path(report.artifact).name, "format": report.format, "quant": report.quant, "passed": report.passed}
+    entry = {"file": Path(report.artifact).name, "format": report.format, "quant": report.quant, "passed": report.passed,
+             "required": report.required}
     if art is not None:
         entry.update(sha256=file_sha256(art.path), bytes=art.size_bytes, warnings=list(art.warnings))
     if report.failure:

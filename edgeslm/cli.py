@@ -19,7 +19,6 @@ from edgeslm import __version__
 from edgeslm.errors import EdgeSLMError, GateFailure
 from edgeslm.outputs import check_report_path
 
-DEMO_TEACHER = Path(__file__).resolve().parent.parent / "examples" / "demo-teacher"
 DEFAULT_BUILD_DIR = Path("build/edgeslm")
 
 
@@ -51,6 +50,7 @@ class _Group(click.Group):
         except EdgeSLMError as e:
             if debug():
                 raise
+            e = _worded_for_flags(e, ctx)
             click.secho(f"error: {e.message}", fg="red", err=True)
             if e.hint:
                 click.echo(f"  hint: {e.hint}", err=True)
@@ -76,6 +76,21 @@ class _Group(click.Group):
             click.secho(f"error: unexpected {type(e).__name__} in `edgeslm {sub}`: {e}", fg="red", err=True)
             click.echo("  this is a bug in edgeslm: run again with --debug and report it", err=True)
             ctx.exit(EXIT_BUG)
+
+
+def _worded_for_flags(e: EdgeSLMError, ctx: click.Context) -> EdgeSLMError:
+    """A ConfigError names a config field; say it as the option of the command that was run, when one sets it."""
+    from edgeslm.errors import ConfigError
+
+    if not isinstance(e, ConfigError):
+        return e
+    sub = ctx.invoked_subcommand
+    command = ctx.command.get_command(ctx, sub) if sub and isinstance(ctx.command, click.Group) else None
+    wanted = {e.field, e.field.removesuffix("_s")}  # timeout_s is set by --timeout
+    for p in getattr(command, "params", []):
+        if isinstance(p, click.Option) and any(o.lstrip("-").replace("-", "_") in wanted for o in p.opts):
+            return e.for_flag(max(p.opts, key=len))
+    return e
 
 
 def _progress(start: float):
@@ -170,35 +185,12 @@ def inspect(model: Path, json_out: str | None) -> None:
     """
     from edgeslm.models.loader import open_checkpoint
     from edgeslm.models.summary import describe
+    from edgeslm.render import checkpoint_summary
 
     check_report_path(json_out)
     d = describe(open_checkpoint(model))
-    if json_out == "-":
-        return _emit_json(d, "-")
-    a = d["architecture"]
-    click.echo(f"{model}  ({a['arch']}, family {a['family']})")
-    click.echo(
-        f"  layers {a['num_layers']}  hidden {a['hidden_size']}  ffn {a['intermediate_size']}  "
-        f"heads {a['num_heads']} (kv {a['num_kv_heads']}, head_dim {a['head_dim']})  vocab {a['vocab_size']}"
-    )
-    click.echo(
-        f"  context {a['max_position_embeddings']}  rope_theta {a['rope_theta']:g}  "
-        f"tied embeddings {'yes' if a['tie_word_embeddings'] else 'no'}"
-    )
-    click.echo("\nparameters")
-    total = d["params"]["total"]
-    for part, n in d["params"].items():
-        if part != "total":
-            note = " (tied to embeddings)" if part == "head" and a["tie_word_embeddings"] else ""
-            click.echo(f"  {part:<11}{n:>14,}  {n / total:6.1%}{note}")
-    click.echo(f"  {'total':<11}{total:>14,}")
-    click.echo("\nexport formats and quant types (sizes are estimates; K-quant mixes run ~5-10% larger)")
-    click.echo(f"  {'format':<7}{'quant':<8}{'~MiB':>9}  fit")
-    for r in d["gguf"]:
-        fit = "fits" if not r["fallbacks"] else "fallback: " + ", ".join(
-            f"{n} tensors -> {t}" for t, n in r["fallbacks"].items()
-        ) + " (rows not a multiple of the block size)"
-        click.echo(f"  {r['format']:<7}{r['quant']:<8}{r['est_mib']:>9.1f}  {fit}")
+    if json_out != "-":
+        click.echo(checkpoint_summary(d, str(model)))
     _emit_json(d, json_out)
 
 
@@ -216,15 +208,11 @@ def targets_list(as_json: bool) -> None:
     """List the device profiles in targets/ (host is detected at run time)."""
     from dataclasses import asdict
 
+    from edgeslm.render import targets_table
     from edgeslm.targets import list_targets, load_target
 
     ts = [load_target(n) for n in list_targets()]
-    if as_json:
-        return click.echo(json.dumps([asdict(t) for t in ts], indent=2))
-    click.echo(f"{'name':<12}{'arch':<9}{'threads':>8}{'RAM MiB':>9}{'GB/s':>7}  artifacts")
-    for t in ts:
-        arts = ", ".join(a.label for a in t.artifacts)
-        click.echo(f"{t.name:<12}{t.arch:<9}{t.threads:>8}{t.ram_budget_mib:>9.0f}{t.memory_bandwidth_gbps:>7.1f}  {arts}")
+    click.echo(json.dumps([asdict(t) for t in ts], indent=2) if as_json else targets_table(ts))
 
 
 @targets.command("show")
@@ -232,43 +220,52 @@ def targets_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def targets_show(name: str, as_json: bool) -> None:
     """Show one profile. NAME is a profile name or the path of a .toml/.yaml file."""
-    from dataclasses import asdict, fields
+    from dataclasses import asdict
 
+    from edgeslm.render import target_detail
     from edgeslm.targets import load_target
 
     t = load_target(name)
-    if as_json:
-        return click.echo(json.dumps(asdict(t), indent=2))
-    click.echo(f"{t.name}: {t.description}\n  source {t.source}")
-    click.echo(f"  arch {t.arch}   ISA {', '.join(t.isa) or '-'}   threads {t.threads}")
-    click.echo(f"  budgets: RAM {t.ram_budget_mib:.0f} MiB, storage {t.storage_budget_mib:.0f} MiB")
-    click.echo(f"  memory bandwidth {t.memory_bandwidth_gbps:g} GB/s (roofline decode = bandwidth / bytes per token)")
-    click.echo("\nartifacts")
-    for a in t.artifacts:
-        click.echo(f"  {a.label:<14}{a.why}")
-    click.echo("\ngates" + "".join(f"\n  {f.name:<18}{getattr(t.gates, f.name)}" for f in fields(t.gates)))
-    for a in t.artifacts:
-        over = {f.name: getattr(a.gates, f.name) for f in fields(a.gates) if getattr(a.gates, f.name) is not None}
-        if over:
-            click.echo(f"  {a.label} overrides: " + ", ".join(f"{k}={v}" for k, v in over.items()))
+    click.echo(json.dumps(asdict(t), indent=2) if as_json else target_detail(t))
 
 
 # --- export --------------------------------------------------------------------
 
 
-# format -> the export options that apply to it (CLI name -> config field)
-_FORMAT_OPTIONS = {
-    "gguf": {},
-    "executorch": {"group_size": "group_size", "max_seq_len": "max_seq_len", "quantize_embeddings": "quantize_embeddings"},
-    "onnx": {"block_size": "block_size", "accuracy_level": "accuracy_level", "quantize_lm_head": "quantize_lm_head"},
-}
+def _formats():
+    from edgeslm.formats import all_formats
+
+    return all_formats()
 
 
-@main.command()
+def _export_help() -> str:
+    """export's --help: one paragraph per registered format, with its quant types."""
+    rows = []
+    for f in _formats().values():
+        quants = ", ".join(f"{q} (default)" if q == f.default_quant else q for q in f.quants)
+        rows.append(f"{f.name:<11} {f.summary}\n{'':<12}quant: {quants}")
+    return "\n\n".join(rows)
+
+
+class _ExportCommand(click.Command):
+    """Fills {formats} in the help from the format registry, only when help is shown (it imports the exporters)."""
+
+    def format_help_text(self, ctx, formatter):
+        self.help = (self.help or "").replace("{formats}", _export_help())
+        super().format_help_text(ctx, formatter)
+
+
+@main.command(cls=_ExportCommand, help="""Export a checkpoint to a device format.
+
+\b
+{formats}
+
+Every artifact records its lineage (source model and sha256, the teacher it
+was made from, edgeslm version, quant type). Output appears only when it is
+complete.""")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", default="gguf", show_default=True, type=click.Choice(["gguf", "executorch", "onnx"]), help="Artifact format.")
-@click.option("--quant", default=None, help="Quant type. GGUF: F32, F16, BF16, Q8_0, Q6_K, Q5_K_M, Q4_K_M (default), Q4_0. "
-              "ExecuTorch: fp32, 8da8w, 8da4w (default). ONNX: fp32, int8, int4 (default).")
+@click.option("--format", "fmt", default="gguf", show_default=True, help="Artifact format; the formats are listed above.")
+@click.option("--quant", default=None, help="Quant type; each format's table and default are listed above.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output: a .gguf file, or a folder for ExecuTorch and ONNX.")
 @click.option("--group-size", type=int, help="ExecuTorch 8da4w weight group: 32, 64, 128 or 256. [default: 32]")
 @click.option("--max-seq-len", type=int, help="ExecuTorch KV-cache length in tokens (prompt + generation). [default: 512]")
@@ -278,52 +275,22 @@ _FORMAT_OPTIONS = {
 @click.option("--quantize-lm-head", is_flag=True, default=None, help="ONNX int4: quantize the output head too (smaller, less accurate).")
 @_overwrite
 def export(model: Path, fmt: str, quant: str | None, output: Path, overwrite: bool, **options) -> None:
-    """Export a checkpoint to a device format.
-
-    \b
-    gguf        one .gguf file for llama.cpp; every type but F32 comes from
-                llama.cpp's own quantizer. Rows that do not fit a type's block get
-                llama.cpp's standard fallback type, with a warning naming them.
-    executorch  a folder with model.pte (XNNPACK, static KV cache, custom SDPA)
-                and tokenizer.json, loadable by ExecuTorch's TextLLMRunner.
-    onnx        a folder in onnxruntime-genai's layout: model.onnx with a KV
-                cache, genai_config.json and the tokenizer files.
-
-    Every artifact records its lineage (source model and sha256, edgeslm
-    version, quant type). Output appears only when it is complete.
-    """
     from edgeslm.errors import UsageError
-    from edgeslm.export import FORMATS
     from edgeslm.export import export as do_export
+    from edgeslm.formats import format_named
     from edgeslm.models.loader import open_checkpoint
 
     start = time.perf_counter()
+    f = format_named(fmt)
     given = {k: v for k, v in options.items() if v is not None}
-    wrong = sorted(set(given) - set(_FORMAT_OPTIONS[fmt]))
+    wrong = sorted(set(given) - set(f.options))
     if wrong:
         raise UsageError(f"--{wrong[0].replace('_', '-')} does not apply to --format {fmt}.")
-    config = FORMATS[fmt](**({"quant": quant} if quant else {}), **{_FORMAT_OPTIONS[fmt][k]: v for k, v in given.items()})
-    ckpt = open_checkpoint(model)
-    art = do_export(ckpt, config, output, overwrite=overwrite)
+    art = do_export(open_checkpoint(model), f.make_config(quant, **given), output, overwrite=overwrite)
     click.echo(f"wrote {art.path} ({art.size_bytes / (1 << 20):.2f} MiB, {art.format} {art.quant}) in {time.perf_counter() - start:.1f}s")
 
 
 # --- verify --------------------------------------------------------------------
-
-
-def _data(path: Path | None):
-    from edgeslm.data import default_eval_text, load_text
-
-    return load_text(path) if path is not None else default_eval_text()
-
-
-def _options(ctx_len: int, max_tokens: int, runs: int, timeout: float, kv_cache: str = "f16"):
-    from edgeslm.errors import UsageError
-    from edgeslm.verify import VerifyOptions
-
-    if ctx_len < 8 or max_tokens < 16 or runs < 1 or timeout <= 0:
-        raise UsageError("--ctx must be >= 8, --max-tokens >= 16, --runs >= 1 and --timeout > 0.")
-    return VerifyOptions(ctx=ctx_len, max_tokens=max_tokens, runs=runs, kv_cache=kv_cache, timeout_s=timeout)
 
 
 _verify_opts = [
@@ -370,21 +337,23 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, ti
 
     Exits 1 when a gate of the target fails or the runtime fails, 2 on bad input.
     """
+    from edgeslm.data import text_or_split
+    from edgeslm.export import open_artifact
     from edgeslm.models.loader import load_model
-    from edgeslm.runners.base import probe_artifact
     from edgeslm.targets import load_target
+    from edgeslm.verify import VerifyOptions
     from edgeslm.verify import verify as do_verify
     from edgeslm.verify.report import render_gates, render_summary
 
     progress = _progress(time.perf_counter())
     target = load_target(target_name)
-    text = _data(data)
-    opts = _options(ctx_len, max_tokens, runs, timeout, kv_cache)
+    text = text_or_split(data, "test")
+    opts = VerifyOptions(ctx=ctx_len, max_tokens=max_tokens, runs=runs, kv_cache=kv_cache, timeout_s=timeout)
     check_report_path(json_out)
-    probe_artifact(artifact)  # a broken artifact is refused before the reference is loaded
+    art = open_artifact(artifact)  # a broken artifact is refused before the reference is loaded
     progress(f"loading reference {reference}")
     ref = load_model(reference)
-    report = do_verify(artifact, ref, target, text, options=opts, progress=progress)
+    report = do_verify(art, ref, target, text, options=opts, progress=progress)
     click.echo(render_summary([report]))
     click.echo("")
     click.echo(render_gates(report))
@@ -421,24 +390,18 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, 
     Exits 1 when any gate fails or any artifact failed, 2 on bad input.
     """
     from edgeslm.build import build as do_build
-    from edgeslm.errors import ModelLoadError
-    from edgeslm.models.loader import open_checkpoint
+    from edgeslm.data import text_or_split
+    from edgeslm.models.loader import open_model_or_demo
     from edgeslm.targets import load_target
+    from edgeslm.verify import VerifyOptions
     from edgeslm.verify.report import render_failures, render_summary
 
     progress = _progress(time.perf_counter())
-    if model is None:
-        if not DEMO_TEACHER.is_dir():
-            raise ModelLoadError(
-                "no MODEL given, and the demo teacher (examples/demo-teacher) is not in this checkout.",
-                hint="pass a checkpoint directory, or make one with: edgeslm make-tiny build/tiny",
-            )
-        model = DEMO_TEACHER
     target = load_target(target_name)
-    text = _data(data)
-    opts = _options(ctx_len, max_tokens, runs, timeout)
+    text = text_or_split(data, "test")
+    opts = VerifyOptions(ctx=ctx_len, max_tokens=max_tokens, runs=runs, timeout_s=timeout)
     check_report_path(json_out)
-    ckpt = open_checkpoint(model)
+    ckpt = open_model_or_demo(model)
     if output == DEFAULT_BUILD_DIR:
         output.parent.mkdir(parents=True, exist_ok=True)  # an explicit -o must already have its parent
     result = do_build(ckpt, target, output, text, options=opts, overwrite=overwrite, progress=progress)
@@ -447,46 +410,13 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, 
     if failures := render_failures(list(result.reports)):
         click.echo(f"\nfailed:\n{failures}")
     click.echo(f"\nreports: {output / 'report.md'}, {output / 'report.json'}, {output / 'manifest.json'}")
-    if json_out:
-        _emit_json(json.loads((output / "report.json").read_text()), json_out)
+    _emit_json(result.to_dict(), json_out)
     if not result.passed:
-        failed = [f"{r.format}:{r.quant}" for r in result.reports if not r.passed]
+        failed = [f"{r.format}:{r.quant}" for r in result.reports if r.blocks_release]
         raise GateFailure(f"{', '.join(failed)} did not verify on target {target.name}.")
 
 
 # --- prune -----------------------------------------------------------------
-
-
-def _parse_layers(value: str | None):
-    if value is None:
-        return None
-    from edgeslm.errors import UsageError
-
-    try:
-        return tuple(int(x) for x in value.split(",") if x.strip())
-    except ValueError as e:
-        raise UsageError(f"--layers {value!r}: give comma-separated layer numbers, e.g. 0,1,2,5") from e
-
-
-def _parse_budget(value: str | None):
-    if value is None:
-        return None
-    from edgeslm.errors import UsageError
-
-    v = value.strip().upper()
-    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(v[-1:], 1)
-    usage = "give a fraction of the model in (0, 1] (0.5) or a parameter count (60M, 60e6)"
-    try:
-        n = float(v[:-1] if scale != 1 else v) * scale
-    except ValueError as e:
-        raise UsageError(f"--target-params {value!r}: {usage}.") from e
-    if not n > 0 or n == float("inf"):
-        raise UsageError(f"--target-params {value!r} must be positive: {usage}.")
-    # without a unit, 1.5 is neither a fraction nor a plausible count: refuse rather than guess
-    if scale == 1 and 1 < n < 1000:
-        raise UsageError(f"--target-params {value!r}: a fraction must be at most 1; for a count give a unit (60M) "
-                         "or all its digits (60e6).")
-    return n
 
 
 @main.command("prune")
@@ -523,42 +453,31 @@ def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_he
     indices, calibration hash, source hash, before/after report), and prints
     perplexity and KL against the source, per part pruned and all together.
     """
-    from edgeslm.corpus import stdlib_corpus
-    from edgeslm.data import load_text
+    from edgeslm.data import text_or_split
     from edgeslm.errors import UsageError
     from edgeslm.models.loader import open_checkpoint
     from edgeslm.prune import PruneRequest, resolve
-    from edgeslm.prune.report import plan_rows
+    from edgeslm.prune.plan import parse_budget, parse_layers
     from edgeslm.prune.stage import prune_checkpoint
+    from edgeslm.render import prune_plan, prune_result
 
     progress = _progress(time.perf_counter())
     ckpt = open_checkpoint(model)
-    req = PruneRequest(drop_layers=drop_layers, layers=_parse_layers(layers_), ffn_dim=ffn_dim, num_heads=num_heads,
-                       num_kv_heads=num_kv_heads, hidden_size=hidden_size, target_params=_parse_budget(target_params),
+    req = PruneRequest(drop_layers=drop_layers, layers=parse_layers(layers_), ffn_dim=ffn_dim, num_heads=num_heads,
+                       num_kv_heads=num_kv_heads, hidden_size=hidden_size, target_params=parse_budget(target_params),
                        round_to=round_to)
     plan = resolve(req, ckpt.spec)
-    rows = plan_rows(ckpt.spec, plan)
-    w = max(len(r[0]) for r in rows)
-    click.echo(f"{'':<{w}}  {'before':>14}  {'after':>14}")
-    for name, a, b in rows:
-        click.echo(f"{name:<{w}}  {a:>14}  {b:>14}")
-    for note in plan.notes:
-        click.echo(f"note: {note}")
+    click.echo(prune_plan(ckpt.spec, plan))
     if plan_only_:
         return
     if output is None:
         raise UsageError("give -o OUT for the pruned checkpoint, or --plan to only print the plan.")
     if plan.is_identity(ckpt.spec):
         click.echo("note: the plan prunes nothing; the output equals the source")
-    corpus = stdlib_corpus() if data is None or eval_data is None else None
-    calib = load_text(data) if data else corpus.splits["train"]
-    evalt = load_text(eval_data) if eval_data else corpus.splits["test"]
-    rec = prune_checkpoint(ckpt, output, req, calib, evalt, calib_samples=calib_samples, seq_len=seq_len,
-                           layer_metric=layer_metric, random_seed=random_seed, overwrite=overwrite, progress=progress)
-    click.echo(f"\n{'pruned part':<12}{'ppl source':>12}{'ppl pruned':>12}{'mean KL':>10}")
-    for part, r in rec["report"].items():
-        click.echo(f"{part:<12}{r['ppl_source']:>12.3f}{r['ppl_pruned']:>12.3f}{r['mean_kl']:>10.4f}")
-    click.echo(f"\nwrote {output} ({rec['params']['after']:,} parameters, {rec['params']['after'] / rec['params']['before']:.0%} of the source)")
+    pruned = prune_checkpoint(ckpt, output, req, text_or_split(data, "train"), text_or_split(eval_data, "test"),
+                              calib_samples=calib_samples, seq_len=seq_len, layer_metric=layer_metric,
+                              random_seed=random_seed, overwrite=overwrite, progress=progress)
+    click.echo("\n" + prune_result(pruned))
 
 
 def _training_opts(max_steps: int, lr: float, bf16: bool):
@@ -596,9 +515,9 @@ def data_show(name: str, model: Path | None) -> None:
 
     from edgeslm.corpus import SPLITS, stdlib_corpus
     from edgeslm.data import load_text, stress_text
-    from edgeslm.models.loader import open_checkpoint
+    from edgeslm.models.loader import open_model_or_demo
 
-    ckpt = open_checkpoint(model or DEMO_TEACHER)
+    ckpt = open_model_or_demo(model)
     tok = Tokenizer.from_file(str(ckpt.tokenizer_file))
     if name == "stdlib":
         c = stdlib_corpus()
@@ -644,7 +563,7 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
                      ckpt_every=ckpt_every, seq_len=seq_len, lr=lr, seed=seed, bf16=bf16)
     start = time.perf_counter()
     rec = train_teacher(output, mc, tc, resume=resume, overwrite=overwrite, progress=_progress(start),
-                        on_step=_step_bar(start))
+                        on_step=_step_bar(start)).record
     click.echo(f"held-out test perplexity {rec['test_ppl']:.2f} (unigram baseline {rec['unigram_test_ppl']:.1f}); wrote {output}")
 
 
@@ -697,31 +616,27 @@ def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, te
     accuracy. Writes the final student as a Hugging Face checkpoint with
     distill.json (hashes, recipe, curves) and loss.png.
     """
-    from edgeslm.corpus import stdlib_corpus
-    from edgeslm.data import load_text
+    from edgeslm.data import text_or_split
     from edgeslm.distill import DistillConfig, distill_checkpoints
     from edgeslm.distill.generate import GenerateConfig, jsonl_prompts
     from edgeslm.distill.hidden import plan_hidden_match
     from edgeslm.distill.losses import KDConfig
     from edgeslm.models.loader import open_checkpoint
+    from edgeslm.prune.record import open_student
+    from edgeslm.render import distill_table
     from edgeslm.train.dist import from_env
     from edgeslm.train.loop import TrainConfig
 
     tcfg = TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, seq_len=seq_len, lr=lr, seed=seed,
                        bf16=bf16, eval_every=eval_every, ckpt_every=ckpt_every, warmup_steps=min(50, max(1, max_steps // 10)))
-    t, s = open_checkpoint(teacher), open_checkpoint(student)
-    hidden = plan_hidden_match(s.path, s.spec, t.spec, hidden_weight, hidden_loss, layer_map) if hidden_weight > 0 else None
+    t, s = open_checkpoint(teacher), open_student(student)
+    hidden = plan_hidden_match(s, t.spec, hidden_weight, hidden_loss, layer_map) if hidden_weight > 0 else None
     cfg = DistillConfig(KDConfig(kind, temperature, beta), kd_weight, hidden, top_k)
     check_report_path(json_out)
     gen = GenerateConfig(num_prompts, prompt_tokens, max_new_tokens, gen_temperature, seed) if generate else None
-    if data is None:
-        corpus = stdlib_corpus()
-        train_text, val_text = corpus.splits["train"], corpus.splits["validation"]
-    else:
-        train_text = load_text(data)
-        val_text = None
-    if eval_data is not None:
-        val_text = load_text(eval_data)
+    train_text = text_or_split(data, "train")
+    # held out: --eval-data, else the stdlib validation split, else (with --data) the end of --data
+    val_text = text_or_split(eval_data, "validation") if eval_data is not None or data is None else None
     prompts = jsonl_prompts(data) if generate and data is not None else None
     dist = from_env(fsdp)
     start = time.perf_counter()
@@ -730,14 +645,10 @@ def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, te
                               on_step=_step_bar(start), dist=dist)
     if not dist.is_main:
         return
-    last = res.evals[-1]
-    click.echo(f"\n{'step':>6}{'train loss':>12}{'KL to teacher':>15}{'ppl':>9}{'top-1 agree':>13}{'next-token acc':>16}")
-    for e in res.evals:
-        loss = res.loss[res.steps.index(e["step"])] if e["step"] in res.steps else float("nan")
-        click.echo(f"{e['step']:>6}{loss:>12.4f}{e['kl']:>15.4f}{e['ppl']:>9.2f}{e['top1']:>13.1%}{e['acc']:>16.1%}")
-    click.echo(f"\nwrote {output} (final held-out KL {last['kl']:.4f}, ppl {last['ppl']:.2f}; "
-               f"{res.tokens_per_s:,.0f} training tokens/s)")
-    _emit_json({"output": str(output), "final": last, "evals": res.evals, "tokens_per_s": res.tokens_per_s}, json_out)
+    click.echo("\n" + distill_table(res))
+    curves = res.curves
+    _emit_json({"output": str(output), "final": curves.evals[-1], "evals": curves.evals,
+                "tokens_per_s": curves.tokens_per_s}, json_out)
 
 
 # --- make-tiny -----------------------------------------------------------------
@@ -761,13 +672,10 @@ def make_tiny(output, family, tokenizer, hidden_size, layers, heads, kv_heads, f
     For trying the pipeline without downloading anything. Its weights are
     random: it proves that artifacts load and match, not that they are good.
     """
-    from edgeslm.errors import UsageError
     from edgeslm.models.tiny import TinyConfig, build_tiny_model
     from edgeslm.outputs import check_output
 
     check_output(output, folder=True)
-    if min(hidden_size, layers, heads, kv_heads, ffn, vocab) <= 0 or hidden_size % heads or heads % kv_heads:
-        raise UsageError("sizes must be positive, hidden-size a multiple of heads, heads a multiple of kv-heads.")
     cfg = TinyConfig(family=family, hidden_size=hidden_size, intermediate_size=ffn, num_layers=layers, num_heads=heads,
                      num_kv_heads=kv_heads, tie_word_embeddings=tie, tokenizer=tokenizer, vocab_size=vocab, seed=seed)
     click.echo(f"wrote {build_tiny_model(cfg, output)}")
@@ -803,6 +711,7 @@ def run_cmd(recipe: Path, force: str | None, dry_run: bool, baseline: Path | Non
     Exits 1 when any artifact fails a gate or its runtime fails, 2 on a bad recipe.
     """
     from edgeslm.recipe import load_recipe
+    from edgeslm.render import run_plan, run_result
     from edgeslm.run import RunResult, run_recipe
 
     start = time.perf_counter()
@@ -810,25 +719,10 @@ def run_cmd(recipe: Path, force: str | None, dry_run: bool, baseline: Path | Non
     res = run_recipe(r, force=force, dry_run=dry_run, baseline=baseline, progress=_progress(start),
                      on_step=_step_bar(start))
     if not isinstance(res, RunResult):
-        click.echo(f"{'stage':<24}{'key':<14}{'action':<8}folder")
-        for p in res:
-            click.echo(f"{p.stage:<24}{p.key:<14}{p.action:<8}{p.folder}")
-        return
-    click.echo(f"\n{'stage':<24}{'key':<14}{'':<8}{'seconds':>8}")
-    for s in res.stages:
-        click.echo(f"{s.stage:<24}{s.key:<14}{'reused' if s.reused else 'ran':<8}{s.seconds:>8.1f}")
-    click.echo(f"\n{'target':<12}{'artifact':<22}{'mean KL':>10}{'top-1':>8}{'decode t/s':>12}  result")
-    for a in res.artifacts:
-        acc = a.get("accuracy") or {}
-        kl = f"{acc['mean_kl']:.3g}" if acc else "-"
-        top1 = f"{acc['top1_agreement']:.1%}" if acc else "-"
-        tps = f"{a['decode_tps']:.0f}" if a.get("decode_tps") else "-"
-        click.echo(f"{a['target']:<12}{a['format'] + ':' + a['quant']:<22}{kl:>10}{top1:>8}{tps:>12}  "
-                   f"{'PASS' if a['passed'] else 'FAIL' + (': ' + a['failure'] if a.get('failure') else '')}")
-    click.echo(f"\nrun folder {res.out_dir}: manifest.json, report.md, stages/"
-               + (", CHANGELOG.md" if baseline is not None else ""))
+        return click.echo(run_plan(res))
+    click.echo("\n" + run_result(res, changelog=baseline is not None))
     if not res.passed:
-        failed = [f"{a['target']}/{a['format']}:{a['quant']}" for a in res.artifacts if not a["passed"]]
+        failed = [f"{a['target']}/{a['format']}:{a['quant']}" for a in res.artifacts if a["required"] and not a["passed"]]
         raise GateFailure(f"{', '.join(failed)} did not verify.")
 
 
@@ -855,6 +749,69 @@ def lineage(artifact: Path) -> None:
         raise LineageMismatch(f"{artifact} does not match its run's record:\n  " + "\n  ".join(chk.mismatches),
                               hint="the file changed after it was verified; run the recipe again to rebuild it")
     click.echo("every file matches the record")
+
+
+# --- package -------------------------------------------------------------------
+
+
+@main.command("package")
+@click.argument("source", type=click.Path(path_type=Path), required=False)
+@click.option("--app", "app", metavar="APP", help="android-executorch, ios-executorch, android-llamacpp, onnxruntime-genai "
+              "or linux-llamacpp.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="The bundle to write, e.g. bundle.zip.")
+@click.option("--quant", help="Which artifact, when SOURCE holds several of the app's format.")
+@click.option("--target", "target_name", help="Which target's artifact (in a run of several), and whose storage and RAM "
+              "budgets to check. Default: the target it was verified for.")
+@click.option("--check", "check", type=click.Path(path_type=Path), metavar="BUNDLE",
+              help="Check a bundle instead: every checksum, then load it from its layout and compare greedy tokens.")
+@click.option("--threads", default=2, show_default=True, help="Runtime threads for the greedy generation.")
+@_overwrite
+def package_cmd(source, app, output, quant, target_name, check, threads, overwrite) -> None:
+    """Package a verified artifact for the app that will load it, or --check a bundle.
+
+    \b
+      edgeslm package build/quickstart --app android-executorch --quant 8da4w -o bundle.zip
+      edgeslm package build/edgeslm/demo-teacher-Q4_K_M.gguf --app linux-llamacpp -o pi.zip
+      edgeslm package --check bundle.zip
+
+    SOURCE is an `edgeslm run` folder, an `edgeslm build` folder, or an artifact
+    inside one: only what verified there is packaged. The zip follows the
+    app's own demo-app layout and holds edgeslm-package.json (format, quant,
+    sha256 of every file, BOS/EOS, chat template, context length, the
+    verification record and where it was measured, the minimum runtime
+    version, the lineage, and greedy tokens generated at packaging) and a
+    README.md with the loading code. The same inputs give a byte-identical zip.
+    A bundle over the target's storage budget is refused.
+
+    --check refuses archives with absolute, '..' or symlink members before
+    extracting anything, verifies every checksum (naming a file that differs
+    or is missing), loads the model from the unpacked layout in its runtime and
+    compares its greedy tokens with the recorded ones. Exits 1 when they differ.
+    """
+    from edgeslm.errors import UsageError
+    from edgeslm.package import check_package, package
+
+    if check is not None:
+        if source or app or output:
+            raise UsageError("--check takes only the bundle: edgeslm package --check BUNDLE.zip")
+        res = check_package(check, threads=threads)
+        click.echo(f"{check}: {res.files} files match their sha256")
+        if not res.ok:
+            raise GateFailure(f"{check}: greedy tokens from the unpacked model {res.generated} differ from those recorded "
+                              f"at packaging {res.recorded}.")
+        click.echo(f"the model loads from the bundle's layout and generates the {len(res.recorded)} recorded greedy tokens")
+        return
+    if source is None or app is None or output is None:
+        raise UsageError("give SOURCE, --app and -o: edgeslm package SOURCE --app APP -o BUNDLE.zip "
+                         "(or --check BUNDLE.zip)")
+    bundle = package(source, app, output, quant=quant, target=target_name, overwrite=overwrite, threads=threads)
+    for w in bundle.warnings:
+        click.echo(f"note: {w}")
+    v = bundle.manifest["verification"]
+    click.echo(f"wrote {bundle.path} for {bundle.app}: {bundle.manifest['name']} ({bundle.artifact.format}:"
+               f"{bundle.artifact.quant}, {bundle.manifest['size_mib']:.1f} MiB, {len(bundle.manifest['files'])} model files); "
+               f"verified on {v['target']}: mean KL {v['mean_kl']:.3g}, top-1 {v['top1_agreement']:.1%}, "
+               f"decode {v['decode_tps']:.0f} tokens/s")
 
 
 # --- doctor --------------------------------------------------------------------

@@ -95,3 +95,22 @@ def default_eval_text() -> TextSet:
 def stress_text() -> TextSet:
     # read bytes: text mode would translate the set's CRLF lines away
     return TextSet.of(STRESS_FILE.read_bytes().decode("utf-8"), str(STRESS_FILE))
+
+
+def text_or_split(path: str | Path | None, split: str) -> TextSet:
+    """The text at ``path``, or when none is given, that split of the stdlib corpus (train, validation, test).
+
+    The one default every command and recipe uses for data that was not given.
+    """
+    if path is not None:
+        return load_text(path)
+    from edgeslm.corpus import stdlib_corpus
+
+    return stdlib_corpus().splits[split]
+
+
+def named_or_path(value: str, split: str, base: Path) -> TextSet:
+    """A recipe's data value: a named set ("stdlib" gives its ``split``, "stress") or a path relative to ``base``."""
+    if value == "stress":
+        return stress_text()
+    return text_or_split(None if value == "stdlib" else base / value, split)

@@ -37,7 +37,8 @@ class Diagnosis:
         return asdict(self)
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name as the OS reports it (x86 'model name', ARM 'Model' or 'Hardware')."""
     try:
         for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
             key, _, value = line.partition(":")
@@ -88,7 +89,7 @@ def diagnose() -> Diagnosis:
         versions=environment(),
         llama_system_info=info or err or "",
         llama_build=record,
-        cpu_model=_cpu_model(),
+        cpu_model=cpu_model(),
         cpu_flags=host_isa_flags(),
         threads=usable_cores(),
         warnings=tuple(warnings),

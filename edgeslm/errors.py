@@ -26,6 +26,24 @@ class UsageError(EdgeSLMError):
     """A flag, option value or combination of them that cannot work."""
 
 
+class ConfigError(UsageError):
+    """A config dataclass field with a value it cannot take.
+
+    The message names the field ("ctx must be at least 8"); the CLI, which
+    knows which flag fills which field, names the flag instead ("--ctx ...").
+    """
+
+    def __init__(self, field: str, problem: str, hint: str | None = None):
+        self.field, self.problem = field, problem
+        super().__init__(f"{field} {problem}", hint=hint)
+
+    def for_flag(self, flag: str) -> "ConfigError":
+        """The same error, worded for the option that set the field."""
+        err = ConfigError(self.field, self.problem, self.hint)
+        err.message = f"{flag} {self.problem}"
+        return err
+
+
 class ModelLoadError(EdgeSLMError):
     """A checkpoint directory that is missing, malformed or unsupported."""
 

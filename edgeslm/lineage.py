@@ -72,7 +72,26 @@ def check_lineage(artifact: Path) -> LineageCheck:
         extra = sorted(f.relative_to(artifact).as_posix() for f in artifact.rglob("*") if f.is_file()) 
         mismatches += [f"{rel}/{n}: not in the run's record" for n in extra if n not in entry["files"]]
     student = chain[-3][1] if len(chain) > 2 and "student" in chain[-3][0] else run["lineage"]["teacher"]["sha256"]
+    student = student.split()[-1]
     recorded = entry.get("reference_sha256")
-    if recorded and recorded != student.split()[-1]:
+    if recorded and recorded != student:
         mismatches.append(f"{rel}: verified against {recorded[:16]}..., not the run's student {student[:16]}...")
+    teacher = run["lineage"]["teacher"]["sha256"]
+    expected = {"source_sha256": student, "recipe_sha256": run["recipe"]["sha256"]}
+    if student != teacher:  # an artifact of the teacher itself names no teacher
+        expected["teacher_sha256"] = teacher
+    mismatches += _embedded(artifact, rel, expected)
     return LineageCheck(manifest_path, tuple(chain), tuple(mismatches))
+
+
+def _embedded(artifact: Path, rel: str, expected: dict[str, str]) -> list[str]:
+    """What the artifact says about itself (GGUF general.edgeslm.* keys, a folder's edgeslm.json) against the run."""
+    from edgeslm.errors import EdgeSLMError
+    from edgeslm.formats import format_of
+
+    try:
+        own = format_of(artifact).read_lineage(artifact)
+    except EdgeSLMError as e:
+        return [f"{rel}: its lineage cannot be read: {e.message}"]
+    return [f"{rel}: its own lineage says {key} {own.get(key, 'nothing')[:16]}..., the run's is {want[:16]}..."
+            for key, want in expected.items() if own.get(key) != want]

@@ -52,10 +52,10 @@ def environment() -> dict[str, str]:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (temporary file, then rename)."""
-    from edgeslm.export.base import atomic_output
+    """Write a text file atomically (outputs.atomic_path). Raises OutputPathError."""
+    from edgeslm.outputs import atomic_path
 
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 

@@ -16,35 +16,44 @@ output is complete (``replacing``): until then the earlier one stays whole.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
-import uuid
+import tempfile
+import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from edgeslm.errors import OutputPathError
+from edgeslm.errors import EdgeSLMError, OutputPathError
 
 # Files whose presence marks a folder as an edgeslm output: export lineage (ExecuTorch,
 # ONNX), prune and distill records, a build's manifest, the teacher recipe's record.
 # A run folder's marker is written when a training run starts, so an interrupted run is ours too.
 RUN_MARKER = "run/edgeslm-run.json"
-LINEAGE_MARKERS = ("edgeslm.json", "prune_record.json", "distill.json", "manifest.json", "training.json", RUN_MARKER)
-GGUF_LINEAGE_KEY = "general.edgeslm.version"  # export.gguf.LineageKeys.TOOL_VERSION
-ARTIFACT_SUFFIXES = (".gguf", ".pte", ".onnx")
+LINEAGE_MARKERS = ("edgeslm.json", "stage.json", "prune_record.json", "distill.json", "manifest.json", "training.json",
+                   RUN_MARKER)
 
 
 def is_edgeslm_output(path: Path) -> bool:
     """Whether ``path`` carries edgeslm's lineage (and so edgeslm made it)."""
     if path.is_dir():
         return any((path / m).is_file() for m in LINEAGE_MARKERS)
-    if path.is_file() and path.suffix.lower() == ".gguf":
-        try:
-            import gguf
+    if path.suffix.lower() == ".zip":  # an app bundle from `edgeslm package`
+        import zipfile
 
-            return GGUF_LINEAGE_KEY in gguf.GGUFReader(path).fields
-        except Exception:  # noqa: BLE001 - an unreadable file is not one of ours
+        from edgeslm.package import PACKAGE_FILE
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                return PACKAGE_FILE in z.namelist()
+        except (zipfile.BadZipFile, OSError):
             return False
-    return False
+    from edgeslm.formats import format_of
+
+    try:  # a one-file artifact carries its lineage inside (GGUF general.edgeslm.* keys)
+        return bool(format_of(path).read_lineage(path).get("edgeslm_version"))
+    except EdgeSLMError:  # an unknown or unreadable file is not one of ours
+        return False
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -77,7 +86,7 @@ def check_output(out: Path, *, folder: bool, inputs: Iterable[Path] = (), overwr
     if suffix and out.suffix.lower() != suffix:
         raise OutputPathError(f"{flag} {out}: this artifact is written as a {suffix} file.",
                               hint=f"name it {out.with_suffix(suffix).name}")
-    if folder and out.suffix.lower() in ARTIFACT_SUFFIXES:
+    if folder and out.suffix.lower() in artifact_suffixes():
         raise OutputPathError(f"{flag} {out}: this artifact is a folder, and a {out.suffix} name would pass for "
                               "another format.", hint=f"name it {out.with_suffix('').name}")
     if not (out.exists() or out.is_symlink()):
@@ -92,6 +101,13 @@ def check_output(out: Path, *, folder: bool, inputs: Iterable[Path] = (), overwr
     if not overwrite:
         raise OutputPathError(f"{out} already exists (an earlier edgeslm output).",
                               hint=f"pass --overwrite to replace it, or choose a new {flag} location")
+
+
+def artifact_suffixes() -> tuple[str, ...]:
+    """Every registered format's file suffix: a folder output named so would pass for another format."""
+    from edgeslm.formats import all_formats
+
+    return tuple(f.suffix for f in all_formats().values())
 
 
 def start_run_folder(out: Path) -> None:
@@ -163,30 +179,119 @@ def check_report_path(dest: str | None, flag: str = "--json") -> None:
         raise OutputPathError(f"{flag} {dest}: folder {parent} is not writable.")
 
 
-def _aside(out: Path, tag: str) -> Path:
-    return out.parent / f".{out.name}.{tag}-{uuid.uuid4().hex[:8]}"
+def previous_of(out: Path) -> Path:
+    """Where atomic_path keeps an earlier folder ``out`` while the new one takes its place: killed
+    between the two renames, the earlier one is whole here (the training loop resumes from it)."""
+    return out.parent / f".{out.name}.old"
 
 
 @contextlib.contextmanager
-def replacing(out: Path) -> Iterator[Path]:
-    """Yield where to write ``out``: ``out`` itself when it is new (or an empty folder),
-    else a hidden sibling that takes ``out``'s place only once the block succeeds.
+def atomic_path(out: Path, *, folder: bool = False, carry: Sequence[str] = ()) -> Iterator[Path]:
+    """The one atomic writer. Yields a hidden sibling of ``out`` to write: an empty folder with
+    ``folder``, else a new empty file. When the block succeeds, the entries named in ``carry`` move
+    over from an existing ``out`` (a training run's checkpoints), and the sibling, with normal
+    permissions, takes ``out``'s place; an earlier ``out`` is removed only then. On failure the sibling
+    goes and ``out`` is untouched.
 
-    Call check_output first; this does not decide whether replacing is allowed.
+    Call check_output first: this does not decide whether replacing is allowed.
+    Raises OutputPathError (cannot write there, or the disk filled up).
     """
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        yield out
-        return
-    staged = _aside(out, "new")
+    parent = out.absolute().parent
     try:
-        yield staged
-        old = _aside(out, "old")
-        os.replace(out, old)
-        os.replace(staged, out)
-        _remove(old)
+        if folder:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=parent)
+            os.close(fd)
+            tmp = Path(name)
+    except OSError as e:
+        raise OutputPathError(f"cannot write in {parent}: {e.strerror}.", hint="choose another output location") from e
+    try:
+        yield tmp
+        for name in carry:
+            if (out / name).exists():
+                os.replace(out / name, tmp / name)
+        normal_permissions(tmp)  # mkstemp/mkdtemp make 0600/0700, and some writers keep that
+        if folder and out.exists():  # a folder cannot be renamed over a non-empty one
+            old = previous_of(out)
+            _remove(old)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            _remove(old)
+        else:
+            os.replace(tmp, out)
+    except Exception as e:
+        if not isinstance(e, EdgeSLMError) and disk_full(parent, e):
+            raise disk_full_error(parent) from e
+        raise
     finally:
-        if staged.exists():
-            _remove(staged)
+        if tmp.exists():
+            _remove(tmp)
+
+
+@contextlib.contextmanager
+def scratch_file(beside: Path, tag: str = "") -> Iterator[Path]:
+    """Yield a hidden temporary path in ``beside``'s folder, always deleted afterwards (never an output)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=f"{tag}.partial", dir=beside.absolute().parent)
+    except OSError as e:
+        raise OutputPathError(f"cannot write in {beside.absolute().parent}: {e.strerror}.",
+                              hint="choose another output location") from e
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+    except Exception as e:
+        if not isinstance(e, EdgeSLMError) and disk_full(tmp_path.parent, e):
+            raise disk_full_error(tmp_path.parent) from e
+        raise
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+# --- stage folders -------------------------------------------------------------
+
+STAGE_FILE = "stage.json"  # in every stage's folder: what it was made from, what it made, by what, how long
+
+
+def write_stage_record(folder: Path, stage: str, config: Any, inputs: Mapping[str, str], seconds: float,
+                       skip: Sequence[str] = ("run",)) -> dict:
+    """Write ``folder``/stage.json and return it: the stage's name and config, its inputs' sha256, the
+    sha256 of every file it made (but those under ``skip``: a run's checkpoints), versions and timing."""
+    from datetime import datetime, timezone
+
+    from edgeslm.manifest import environment, file_sha256
+
+    made = sorted(f for f in folder.rglob("*") if f.is_file() and f.name != STAGE_FILE
+                  and f.relative_to(folder).parts[0] not in skip)
+    record = {
+        "stage": stage, "config": config, "inputs": dict(inputs),
+        "outputs": {f.relative_to(folder).as_posix(): file_sha256(f) for f in made},
+        "versions": environment(), "seconds": round(seconds, 2),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (folder / STAGE_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return record
+
+
+def read_stage_record(folder: Path) -> dict | None:
+    """A finished stage's record; None when ``folder`` holds no finished stage."""
+    try:
+        d = json.loads((folder / STAGE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+@contextlib.contextmanager
+def stage_output(out: Path, stage: str, config: Any, inputs: Mapping[str, str], *,
+                 carry: Sequence[str] = ()) -> Iterator[Path]:
+    """atomic_path for a stage's folder that also records stage.json (write_stage_record) before
+    the folder takes ``out``'s place: a folder with stage.json is a finished stage, whole."""
+    t0 = time.perf_counter()
+    with atomic_path(out, folder=True, carry=carry) as tmp:
+        yield tmp
+        write_stage_record(tmp, stage, config, inputs, time.perf_counter() - t0)
 
 
 def _remove(p: Path) -> None:

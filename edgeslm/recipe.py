@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeslm.errors import EdgeSLMError, RecipeError
+from edgeslm.models.loader import DEMO_TEACHER
 from edgeslm.targets import Gates, Target, check_keys, gates_from_dict, load_target, read_profile
 
-DEMO_TEACHER = Path(__file__).resolve().parent.parent / "examples" / "demo-teacher"
 NAMED_DATA = ("stdlib", "stress")  # data sets edgeslm ships; anything else is a path
 
 

@@ -33,10 +33,14 @@ from edgeslm.data import TextSet
 from edgeslm.errors import RecipeError
 from edgeslm.manifest import environment, file_sha256, write_json, write_text
 from edgeslm.models.loader import CheckpointDir, open_checkpoint
+from edgeslm.outputs import STAGE_FILE, read_stage_record, write_stage_record
+from edgeslm.prune.record import PrunedCheckpoint, open_student
+from edgeslm.build import REPORT_HTML
+from edgeslm.doctor import cpu_model
 from edgeslm.recipe import Recipe, stage_key
+from edgeslm.report_html import ReportPage, render_html
 from edgeslm.util import path_size
 
-STAGE_FILE = "stage.json"
 RUN_MANIFEST = "manifest.json"
 RUN_SCHEMA = "edgeslm.run/1"
 CHANGELOG = "CHANGELOG.md"  # with --baseline: deltas against an earlier run
@@ -51,7 +55,8 @@ class StageRecord:
     reused: bool
     seconds: float
     inputs: dict  # name -> sha256 or key
-    outputs: dict  # name -> sha256
+    outputs: dict  # file -> sha256, from the stage's stage.json
+    checkpoint_sha256: str = ""  # prune and distill: the student they made
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -75,25 +80,17 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        return all(a["passed"] for a in self.artifacts)
+        """Every required artifact of every target verified: the release may ship."""
+        return all(a["passed"] or not a["required"] for a in self.artifacts)
 
 
 def _texts(recipe: Recipe) -> dict[str, TextSet]:
     """Each data role's text. stdlib means its train split for calibration and training, its test split for eval."""
-    from edgeslm.corpus import stdlib_corpus
-    from edgeslm.data import load_text, stress_text
+    from edgeslm.data import named_or_path
 
-    out, corpus = {}, None
-    for role, split in (("calibration", "train"), ("train", "train"), ("eval", "test")):
-        value = getattr(recipe.data, role)
-        if value == "stdlib":
-            corpus = corpus or stdlib_corpus()
-            out[role] = corpus.splits[split]
-        elif value == "stress":
-            out[role] = stress_text()
-        else:
-            out[role] = load_text(recipe.source.parent / value)
-    return out
+    base = recipe.source.parent
+    return {role: named_or_path(getattr(recipe.data, role), split, base)
+            for role, split in (("calibration", "train"), ("train", "train"), ("eval", "test"))}
 
 
 def _versions() -> dict:
@@ -170,12 +167,13 @@ def run_recipe(recipe: Recipe, *, force: str | None = None, dry_run: bool = Fals
         return plans
 
     (out / "stages").mkdir(parents=True, exist_ok=True)
+    for stale in (out / "stages").glob(".*"):  # what a killed stage writer left beside its folder
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     records: list[StageRecord] = []
     current = teacher
     artifacts: list[dict] = []
     reports_md: list[str] = []
     for plan in plans:
-        t0 = time.perf_counter()
         if plan.action == "run" and plan.folder.exists():
             shutil.rmtree(plan.folder)  # an interrupted or forced stage starts again
         stage = plan.stage.split(":")[0]
@@ -186,10 +184,9 @@ def run_recipe(recipe: Recipe, *, force: str | None = None, dry_run: bool = Fals
             rec = _distill(plan, recipe, teacher, current, texts, progress, on_step)
         else:
             rec = _build(plan, recipe, current, texts, progress)
-        rec = replace(rec, seconds=rec.seconds if plan.action == "reuse" else time.perf_counter() - t0)
         records.append(rec)
         if stage in ("prune", "distill"):
-            current = open_checkpoint(plan.folder)
+            current = open_student(plan.folder)  # a pruned student keeps its record for the stages after it
         else:
             artifacts += _artifact_entries(plan, out)
             reports_md.append((plan.folder / "report.md").read_text())
@@ -207,22 +204,19 @@ def _is_run_folder(out: Path) -> bool:
         return (out / "stages").is_dir() and not any(p for p in out.iterdir() if p.name not in ("stages", RUN_MANIFEST))
 
 
-def _stage_done(plan: StagePlan, config: dict, inputs: dict, outputs: dict, seconds: float) -> None:
-    write_json(plan.folder / STAGE_FILE, {
-        "stage": plan.stage, "key": plan.key, "config": config, "inputs": inputs, "outputs": outputs,
-        "versions": environment(), "seconds": round(seconds, 2),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
-
-
-def _reused(plan: StagePlan) -> StageRecord:
-    d = json.loads((plan.folder / STAGE_FILE).read_text())
-    return StageRecord(plan.stage, plan.key, plan.folder, True, d["seconds"], d["inputs"], d["outputs"])
+def _record(plan: StagePlan, seconds: float | None = None) -> StageRecord:
+    """The StageRecord of a finished stage, from the stage.json its writer left; ``seconds``: this run's."""
+    d = read_stage_record(plan.folder)
+    if d is None:
+        raise RecipeError(f"stage {plan.stage} finished without its {STAGE_FILE} in {plan.folder}.")
+    ckpt = open_checkpoint(plan.folder).sha256 if plan.stage in ("prune", "distill") else ""
+    return StageRecord(plan.stage, plan.key, plan.folder, seconds is None, d["seconds"] if seconds is None else seconds,
+                       d["inputs"], d["outputs"], ckpt)
 
 
 def _prune(plan, recipe, source, texts, progress) -> StageRecord:
     if plan.action == "reuse":
-        return _reused(plan)
+        return _record(plan)
     from edgeslm.prune import PruneRequest
     from edgeslm.prune.stage import prune_checkpoint
 
@@ -230,17 +224,14 @@ def _prune(plan, recipe, source, texts, progress) -> StageRecord:
     t0 = time.perf_counter()
     req = PruneRequest(drop_layers=p.drop_layers, ffn_dim=p.ffn_dim, num_heads=p.num_heads, num_kv_heads=p.num_kv_heads,
                        hidden_size=p.hidden_size, target_params=p.target_params, round_to=p.round_to)
-    prune_checkpoint(source, plan.folder, req, texts["calibration"], texts["eval"], calib_samples=p.calib_samples,
-                     seq_len=p.seq_len, layer_metric=p.layer_metric, progress=progress)
-    inputs = {"source": source.sha256, "calibration": texts["calibration"].sha256, "eval": texts["eval"].sha256}
-    outputs = {"checkpoint": open_checkpoint(plan.folder).sha256}
-    _stage_done(plan, asdict(p), inputs, outputs, time.perf_counter() - t0)
-    return StageRecord(plan.stage, plan.key, plan.folder, False, 0.0, inputs, outputs)
+    prune_checkpoint(_checkpoint(source), plan.folder, req, texts["calibration"], texts["eval"],
+                     calib_samples=p.calib_samples, seq_len=p.seq_len, layer_metric=p.layer_metric, progress=progress)
+    return _record(plan, time.perf_counter() - t0)
 
 
 def _distill(plan, recipe, teacher, student, texts, progress, on_step) -> StageRecord:
     if plan.action == "reuse":
-        return _reused(plan)
+        return _record(plan)
     from edgeslm.distill import DistillConfig, distill_checkpoints
     from edgeslm.distill.losses import KDConfig
     from edgeslm.train.loop import TrainConfig
@@ -253,27 +244,29 @@ def _distill(plan, recipe, teacher, student, texts, progress, on_step) -> StageR
                        eval_every=d.eval_every, bf16=d.bf16)
     distill_checkpoints(teacher, student, plan.folder, texts["train"], texts["eval"], cfg, tcfg,
                         resume=plan.action == "resume", progress=progress, on_step=on_step)
-    inputs = {"teacher": teacher.sha256, "student": student.sha256, "train": texts["train"].sha256,
-              "eval": texts["eval"].sha256}
-    outputs = {"checkpoint": open_checkpoint(plan.folder).sha256}
-    _stage_done(plan, asdict(d), inputs, outputs, time.perf_counter() - t0)
-    return StageRecord(plan.stage, plan.key, plan.folder, False, 0.0, inputs, outputs)
+    return _record(plan, time.perf_counter() - t0)
 
 
 def _build(plan, recipe, source, texts, progress) -> StageRecord:
     if plan.action == "reuse":
-        return _reused(plan)
+        return _record(plan)
     from edgeslm.build import build
 
     name = plan.stage.split(":", 1)[1]
     target = next(t.effective for t in recipe.targets if t.target.name == name)
     t0 = time.perf_counter()
-    res = build(source, target, plan.folder, texts["eval"], overwrite=True,
-                progress=lambda m: progress(f"{plan.stage}: {m}"))
-    inputs = {"source": source.sha256, "eval": texts["eval"].sha256}
-    outputs = {a.path.name: file_sha256(a.path) for a in res.artifacts}
-    _stage_done(plan, _target_identity(target), inputs, outputs, time.perf_counter() - t0)
-    return StageRecord(plan.stage, plan.key, plan.folder, False, 0.0, inputs, outputs)
+    source = _checkpoint(source)
+    build(source, target, plan.folder, texts["eval"], overwrite=True, recipe_sha256=recipe.sha256,
+          progress=lambda m: progress(f"{plan.stage}: {m}"))
+    # a build writes its artifacts in place, one by one as each verifies; its record comes last
+    write_stage_record(plan.folder, plan.stage, _target_identity(target),
+                       {"source": source.sha256, "eval": texts["eval"].sha256, "recipe": recipe.sha256},
+                       time.perf_counter() - t0, skip=())
+    return _record(plan, time.perf_counter() - t0)
+
+
+def _checkpoint(c: CheckpointDir | PrunedCheckpoint) -> CheckpointDir:
+    return c.checkpoint if isinstance(c, PrunedCheckpoint) else c
 
 
 def _files(path: Path) -> dict[str, str]:
@@ -291,7 +284,8 @@ def _artifact_entries(plan: StagePlan, out: Path) -> list[dict]:
         if not path.exists():
             path = plan.folder / path.name
         entry = {"target": report["target"], "file": path.relative_to(out).as_posix() if path.exists() else path.name,
-                 "format": r["format"], "quant": r["quant"], "passed": r["passed"], "failure": r.get("failure"),
+                 "format": r["format"], "quant": r["quant"], "passed": r["passed"], "required": r.get("required", True),
+                 "failure": r.get("failure"),
                  "reference_sha256": r["reference"].get("sha256")}
         if path.exists():
             entry.update(sha256=file_sha256(path), files=_files(path), bytes=path_size(path))
@@ -309,7 +303,7 @@ def _write_run(recipe, teacher, texts, records, artifacts, reports_md) -> None:
     chain = {"teacher": {"name": teacher.name, "sha256": teacher.sha256}}
     for r in records:
         if r.stage in ("prune", "distill"):
-            chain[r.stage] = {"key": r.key, "sha256": r.outputs["checkpoint"]}
+            chain[r.stage] = {"key": r.key, "sha256": r.checkpoint_sha256}
     write_json(out / RUN_MANIFEST, {
         "schema": RUN_SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -319,7 +313,40 @@ def _write_run(recipe, teacher, texts, records, artifacts, reports_md) -> None:
         "lineage": chain,
         "stages": [r.to_dict() for r in records],
         "artifacts": artifacts,
-        "passed": all(a["passed"] for a in artifacts),
+        "passed": all(a["passed"] or not a["required"] for a in artifacts),
         "environment": environment(),
     })
     write_text(out / "report.md", f"# edgeslm run: {recipe.name}\n\n" + "\n".join(reports_md))
+    write_text(out / REPORT_HTML, render_html(_page(recipe, teacher, records, artifacts)))
+
+
+def _page(recipe, teacher, records, artifacts) -> ReportPage:
+    """report.html's content: every build stage's reports, the prune record, the distill curves, the lineage."""
+    from edgeslm.models.provenance import DISTILL_RECORD
+    from edgeslm.prune.record import RECORD as PRUNE_RECORD
+
+    def stage_file(stage: str, name: str) -> dict | None:
+        folder = next((r.folder for r in records if r.stage == stage), None)
+        return json.loads((folder / name).read_text()) if folder and (folder / name).is_file() else None
+
+    targets = {}
+    for r in records:
+        if r.stage.startswith("build:"):
+            report = json.loads((r.folder / "report.json").read_text())
+            targets[report["target"]] = report["artifacts"]
+    lineage = [("teacher", f"{teacher.name} {teacher.sha256}")]
+    lineage += [(f"{r.stage} student", r.checkpoint_sha256) for r in records if r.checkpoint_sha256]
+    lineage += [("recipe", f"{recipe.source.name} {recipe.sha256}")]
+    lineage += [(f"{a['target']} {a['format']}:{a['quant']}", f"{a['file']} {a.get('sha256', '-')}") for a in artifacts]
+    distill = stage_file("distill", DISTILL_RECORD)
+    kd = (distill or {}).get("recipe", {}).get("kd_weight")
+    return ReportPage(
+        title=f"edgeslm run: {recipe.name}",
+        targets=targets,
+        prune=stage_file("prune", PRUNE_RECORD),
+        distill=[(f"distilled (kd_weight {kd})", distill)] if distill else [],
+        lineage=lineage,
+        environment={**environment(), "cpu": cpu_model()},
+        notes=[f"recipe {recipe.source}; teacher {teacher.name}; every number below was measured in the artifact's "
+               "own runtime against the student it was exported from."],
+    )

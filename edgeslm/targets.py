@@ -47,6 +47,7 @@ class ArtifactSpec:
     gates: Gates = field(default_factory=Gates)  # overrides the target's gates for this artifact
     options: tuple[tuple[str, Any], ...] = ()  # exporter options, e.g. (("group_size", 32),)
     runner: str = ""  # a registered runner other than the format's default (see `edgeslm doctor`)
+    required: bool = True  # false: shown with its verdict, but its failure does not fail the build or release
 
     @property
     def label(self) -> str:
@@ -54,9 +55,9 @@ class ArtifactSpec:
 
     def config(self):
         """The exporter config this entry asks for. Raises UsageError for a bad option."""
-        from edgeslm.export import FORMATS
+        from edgeslm.formats import format_named
 
-        return FORMATS[self.format](quant=self.quant, **dict(self.options))
+        return format_named(self.format).make_config(self.quant, **dict(self.options))
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,7 @@ def gates_from_dict(d: Any, where: str) -> Gates:
 
 def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
     from edgeslm.errors import UsageError
-    from edgeslm.export import FORMATS
-    from edgeslm.quantize import canonical_quant, quant_tables
+    from edgeslm.formats import all_formats
 
     if not isinstance(items, list) or not items:
         raise TargetError(f"{where}: 'artifacts' must list at least one [[artifacts]] entry.")
@@ -122,11 +122,12 @@ def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
             raise TargetError(f"{w} must be a table with format and quant.")
         check_keys(a, _ART_KEYS, w)
         fmt, quant = a.get("format"), str(a.get("quant", ""))
-        if fmt not in FORMATS:
-            raise TargetError(f"{w}: unknown format {fmt!r}.", hint=f"formats: {', '.join(FORMATS)}")
-        q = canonical_quant(fmt, quant)
+        formats = all_formats()
+        if fmt not in formats:
+            raise TargetError(f"{w}: unknown format {fmt!r}.", hint=f"formats: {', '.join(formats)}")
+        q = formats[fmt].canonical_quant(quant)
         if q is None:
-            raise TargetError(f"{w}: unknown {fmt} quant {quant!r}.", hint=f"choose one of: {', '.join(quant_tables()[fmt])}")
+            raise TargetError(f"{w}: unknown {fmt} quant {quant!r}.", hint=f"choose one of: {', '.join(formats[fmt].quants)}")
         options = a.get("options", {})
         if not isinstance(options, dict):
             raise TargetError(f"{w}: options must be a table, e.g. options = {{ group_size = 32 }}.")
@@ -140,10 +141,13 @@ def _artifacts(items: Any, where: str) -> tuple[ArtifactSpec, ...]:
                 runner_factory(fmt, runner)
             except UsageError as e:
                 raise TargetError(f"{w}: {e.message}", hint=e.hint) from e
+        required = a.get("required", True)
+        if not isinstance(required, bool):
+            raise TargetError(f"{w}: required must be true or false, not {required!r}.")
         spec = ArtifactSpec(fmt, q, str(a.get("why", "")), gates_from_dict(a.get("gates", {}), f"{w}.gates"),
-                            tuple(sorted(options.items())), runner)
-        allowed = {f.name for f in fields(FORMATS[fmt])} - {"quant"}
-        unknown = sorted(set(options) - allowed)
+                            tuple(sorted(options.items())), runner, required)
+        allowed = formats[fmt].options
+        unknown = sorted(set(options) - set(allowed))
         if unknown:
             raise TargetError(f"{w}: option {unknown[0]!r} does not apply to {fmt} artifacts.",
                               hint=f"{fmt} options: {', '.join(sorted(allowed)) or 'none'}")

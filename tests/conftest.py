@@ -93,6 +93,20 @@ def folder_artifact(tiny, models_dir):
 
 
 @pytest.fixture(scope="session")
+def all_formats_build(tiny, tmp_path_factory):
+    """One `edgeslm build` of the tiny Llama for a target listing GGUF Q8_0, ExecuTorch 8da8w and ONNX int8:
+    (output folder, click Result). ExecuTorch lowering is the slow part, so the build is shared."""
+    from click.testing import CliRunner
+
+    from edgeslm.cli import main
+
+    out = tmp_path_factory.mktemp("all-formats") / "out"
+    res = CliRunner().invoke(main, ["build", str(tiny("llama")), "--target", "tests/data/all-formats-target.toml", "-o",
+                                    str(out), "--max-tokens", "256", "--runs", "1"], catch_exceptions=False)
+    return out, res
+
+
+@pytest.fixture(scope="session")
 def loaded(tiny):
     from edgeslm.models.loader import load_model
 
@@ -133,3 +147,15 @@ def readonly_dir(tmp_path):
         pytest.skip("running as root on a filesystem without chattr +i: cannot make a read-only directory")
     yield d
     subprocess.run(["chattr", "-i", str(d)], check=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz counters (tests/test_fuzz.py) in the closing summary, so CI's log shows them."""
+    import sys
+
+    fuzz = next((m for name, m in sys.modules.items() if name.rpartition(".")[2] == "test_fuzz"), None)
+    cases = getattr(fuzz, "CASES", None)
+    if cases:
+        kinds = [k for k in cases if " " not in k]
+        terminalreporter.write_line("fuzz: " + "; ".join(
+            f"{k}: {cases[k]} cases, {cases[k + ' refused']} refused, {cases[k + ' crashed']} crashed" for k in kinds))

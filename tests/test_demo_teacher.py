@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from edgeslm.cli import DEMO_TEACHER
+from edgeslm.models.loader import DEMO_TEACHER
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +69,6 @@ def test_q8_0_meets_near_lossless_bar(teacher, tmp_path):
     from edgeslm.verify import VerifyOptions, verify
 
     art = export(teacher.ckpt, GGUFConfig("Q8_0"), tmp_path / "t.gguf")
-    rep = verify(art.path, teacher, load_target("host"), default_eval_text(), options=VerifyOptions(runs=1, new_tokens=32))
+    rep = verify(art, teacher, load_target("host"), default_eval_text(), options=VerifyOptions(runs=1, new_tokens=32))
     assert rep.accuracy.top1_agreement >= 0.97 and rep.accuracy.mean_kl <= 0.01
     assert rep.tokenizer.equal

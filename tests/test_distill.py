@@ -244,10 +244,12 @@ def pruned_pair(pair, tmp_path_factory):
 def test_hidden_state_matching_uses_the_prune_record(cli, pruned_pair, tmp_path):
     from edgeslm.distill.hidden import hidden_loss, plan_hidden_match
     from edgeslm.models.loader import load_model, open_checkpoint
+    from edgeslm.prune.record import PrunedCheckpoint, open_student
 
     teacher, student, data = pruned_pair
-    t, s = open_checkpoint(teacher), open_checkpoint(student)
-    hm = plan_hidden_match(s.path, s.spec, t.spec, 1.0, "mse", None)
+    t, s = open_checkpoint(teacher), open_student(student)
+    assert isinstance(s, PrunedCheckpoint)  # the typed stage result, read back from the folder
+    hm = plan_hidden_match(s, t.spec, 1.0, "mse", None)
     kept = json.loads((student / "prune_record.json").read_text())["kept"]
     assert hm.layer_map == ((0, kept["layers"][0]),) and hm.channels == tuple(kept["hidden"])
     # against itself (all channels, identity map) the loss is zero; the pruned student starts above it

@@ -7,7 +7,7 @@ this guards its direction.
 import numpy as np
 import pytest
 
-from edgeslm.cli import DEMO_TEACHER
+from edgeslm.models.loader import DEMO_TEACHER
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +26,14 @@ def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("kd-vs-ce")
     corpus = stdlib_corpus()
     teacher = open_checkpoint(DEMO_TEACHER)
-    prune_checkpoint(teacher, d / "half", PruneRequest(target_params=0.5), corpus.splits["train"], corpus.splits["test"],
-                     calib_samples=32, seq_len=128, eval_samples=4)
-    student = open_checkpoint(d / "half")
+    pruned = prune_checkpoint(teacher, d / "half", PruneRequest(target_params=0.5), corpus.splits["train"],
+                              corpus.splits["test"], calib_samples=32, seq_len=128, eval_samples=4)
+    student = pruned.checkpoint
     cfg = TrainConfig(max_steps=30, batch_size=8, seq_len=128, lr=2e-3, warmup_steps=3, eval_every=30, ckpt_every=30,
                       eval_batches=8, bf16=True)
     return {w: distill_checkpoints(teacher, student, d / f"kd{w}", corpus.splits["train"], corpus.splits["validation"],
-                                   DistillConfig(kd_weight=w), cfg, progress=lambda _: None) for w in (1.0, 0.0)}, student
+                                   DistillConfig(kd_weight=w), cfg, progress=lambda _: None).curves
+            for w in (1.0, 0.0)}, student
 
 
 def test_student_is_half_the_teacher(runs):

@@ -163,10 +163,8 @@ def test_group_size_that_misses_some_layers_warns_and_names_them(tiny, tmp_path)
     assert "stay fp32" in msg and "attention.wq/wk/wv (64)" in msg and "feed_forward.w2" not in msg
 
 
-def test_build_reports_every_format_in_one_table(cli, tiny, tmp_path):
-    out = tmp_path / "out"
-    res = cli("build", tiny("llama"), "--target", "tests/data/all-formats-target.toml", "-o", out, "--max-tokens", "256",
-              "--runs", "1")
+def test_build_reports_every_format_in_one_table(all_formats_build):
+    out, res = all_formats_build
     assert res.exit_code == 0, res.output
     rep = json.loads((out / "report.json").read_text())
     assert [(a["format"], a["quant"]) for a in rep["artifacts"]] == [("gguf", "Q8_0"), ("executorch", "8da8w"), ("onnx", "int8")]

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from edgeslm.calibrate import make_calibration
-from edgeslm.cli import DEMO_TEACHER
+from edgeslm.models.loader import DEMO_TEACHER
 from edgeslm.corpus import stdlib_corpus
 from edgeslm.prune import PruneRequest, prune, resolve
 from edgeslm.prune.apply import Keep, slice_model

@@ -107,12 +107,20 @@ def test_a_run_goes_from_teacher_to_verified_artifacts(first_run):
     assert [(a["format"], a["quant"]) for a in res.artifacts] == [("gguf", "Q8_0"), ("gguf", "Q4_K_M")]
     man = json.loads((r.output / "manifest.json").read_text())
     assert man["recipe"]["sha256"] == r.sha256
-    assert man["lineage"]["distill"]["sha256"] == man["stages"][1]["outputs"]["checkpoint"]
+    assert man["lineage"]["distill"]["sha256"] == man["stages"][1]["checkpoint_sha256"]
     # the artifacts were verified against the distilled student, not the teacher
     assert all(a["reference_sha256"] == man["lineage"]["distill"]["sha256"] for a in man["artifacts"])
-    for s in man["stages"]:
+    for s in man["stages"]:  # each stage's own record, written by the stage-folder writer
         stage = json.loads((Path(s["folder"]) / "stage.json").read_text())
-        assert stage["key"] == s["key"] and stage["versions"]["llama-cpp-python"]
+        assert stage["stage"] == s["stage"] and stage["versions"]["llama-cpp-python"]
+        assert stage["outputs"] == s["outputs"] and stage["inputs"] == s["inputs"]
+    # every artifact carries the chain inside: teacher -> student -> recipe
+    from edgeslm.export import open_artifact
+
+    for a in man["artifacts"]:
+        lin = open_artifact(r.output / a["file"]).lineage
+        assert lin["recipe_sha256"] == r.sha256 and lin["teacher_sha256"] == man["lineage"]["teacher"]["sha256"]
+        assert lin["source_sha256"] == man["lineage"]["distill"]["sha256"]
 
 
 def test_the_run_report_matches_a_separate_verify(first_run, cli):
@@ -235,3 +243,46 @@ def test_a_run_never_takes_over_a_folder_it_did_not_make(tmp_path, tiny):
     with pytest.raises(OutputPathError, match="edgeslm did not make it"):
         run_recipe(load_recipe(p))
     assert [f.name for f in (tmp_path / "r" / "photos").iterdir()] == ["cat.jpg"]
+
+
+@pytest.mark.parametrize("required", [True, False])
+def test_gates_decide_the_release_and_an_optional_artifact_does_not(tmp_path, tiny, cli, required):
+    """A recipe with only a target: Q4_0 is held to an impossible speed gate; only a required one fails the run."""
+    folder = tmp_path / "rel"
+    folder.mkdir()
+    (folder / "data.txt").write_text(TEXT)
+    (folder / "r.toml").write_text(f'''
+teacher = "{tiny("llama")}"
+output = "{folder / "run"}"
+[data]
+calibration = "data.txt"
+train = "data.txt"
+eval = "data.txt"
+[[targets]]
+target = "{LOOSE}"
+artifacts = [{{ format = "gguf", quant = "Q8_0" }},
+             {{ format = "gguf", quant = "Q4_0", required = {str(required).lower()}, gates = {{ min_decode_tps = 1e12 }} }}]
+''')
+    res = cli("run", folder / "r.toml")
+    assert res.exit_code == (1 if required else 0), res.output
+    row = next(line for line in res.stdout.splitlines() if "gguf:Q4_0" in line)
+    assert ("FAIL" in row) and (("optional" in row) != required)
+    man = json.loads((folder / "run" / "manifest.json").read_text())
+    assert man["passed"] is (not required)
+    if required:
+        assert "gguf:Q4_0 did not verify" in res.stderr
+
+
+def test_the_run_report_renders_every_chart_in_a_browser(first_run):
+    """report.html of a whole run: the Pareto chart, the distillation curves and the pruning importance, drawn."""
+    from browser import SCREENSHOTS, not_blank, render
+
+    folder, r, res, _ = first_run
+    shot = SCREENSHOTS / "run-report.png"
+    charts = render(r.output / "report.html", shot)
+    assert set(charts) == {"pareto-loose", "distill", "prune"}
+    for name, (w, h, elements) in charts.items():
+        assert w > 300 and h > 100 and elements > 20, (name, charts[name])
+    assert not_blank(shot) > 0.02
+    page = (r.output / "report.html").read_text()
+    assert r.sha256 in page and "this host" in page  # the lineage and where it was measured

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,16 +29,27 @@ from edgeslm.distill.cache import TeacherCache, build_cache, open_cache
 from edgeslm.distill.generate import GenerateConfig, generate_stream, text_prompts
 from edgeslm.distill.hidden import HiddenMatch, hidden_loss
 from edgeslm.distill.losses import KDConfig, coarse_student, coarse_teacher, kd_loss, kd_loss_topk
-from edgeslm.outputs import check_output, normal_permissions, start_run_folder
+from edgeslm.outputs import atomic_path, check_output, stage_output, start_run_folder
 from edgeslm.errors import DataError, TokenizerError, UsageError
-from edgeslm.models.loader import CheckpointDir, load_model
+from edgeslm.models.loader import CheckpointDir, load_model, open_checkpoint
+from edgeslm.models.provenance import DISTILL_RECORD
+from edgeslm.prune.record import PrunedCheckpoint
 from edgeslm.train.batches import Batch, WindowSet, eval_windows, window_starts
 from edgeslm.train.dist import Dist
 from edgeslm.train.loop import StepInfo, TokenEval, TrainConfig, TrainResult, train
 
-RECORD = "distill.json"
+RECORD = DISTILL_RECORD
 LOSS_PNG = "loss.png"
 HOLDOUT = 0.05  # share of --data held out for evaluation when no --eval-data is given
+
+
+@dataclass(frozen=True)
+class DistilledCheckpoint:
+    """What `edgeslm distill` returns: the student it wrote, distill.json's record, and the training curves."""
+
+    checkpoint: CheckpointDir
+    record: dict  # distill.json: teacher and student hashes, recipe, data, result
+    curves: TrainResult  # loss per step and held-out KL, ppl, top-1 per evaluation
 
 
 @dataclass(frozen=True)
@@ -231,7 +240,7 @@ def _final_student(model, dist: Dist):
 
 def distill_checkpoints(
     teacher_ckpt: CheckpointDir,
-    student_ckpt: CheckpointDir,
+    student: CheckpointDir | PrunedCheckpoint,
     out: Path,
     train_text: TextSet,
     val_text: TextSet | None,
@@ -246,14 +255,16 @@ def distill_checkpoints(
     progress: Callable[[str], None] = print,
     on_step: Callable[[StepInfo], None] | None = None,
     dist: Dist = Dist(),
-) -> TrainResult:
-    """Distill and write the final student, distill.json and loss.png to ``out`` (run checkpoints in ``out/run``).
+) -> DistilledCheckpoint:
+    """Distill and write the final student, distill.json, loss.png and stage.json to ``out`` (run checkpoints in
+    ``out/run``). A PrunedCheckpoint student's record is what hidden-state matching (``cfg.hidden``) was planned from.
 
     ``out`` follows the output rule (edgeslm/outputs.py), except with ``resume``, which continues the
     run already there. ``overwrite`` starts afresh over an earlier edgeslm output, removing it.
 
     Raises TokenizerError (different vocabularies), DataError (too little text), CacheError (a corrupt
     teacher cache), OutputPathError, UsageError (bad settings, or --resume of a run with another configuration)."""
+    student_ckpt = student.checkpoint if isinstance(student, PrunedCheckpoint) else student
     if not dist.is_main:
         progress = lambda _: None  # noqa: E731
     for n in check_pair(teacher_ckpt, student_ckpt):
@@ -273,8 +284,8 @@ def distill_checkpoints(
 
         check_resumable(out / "run" / "last", tcfg)  # before minutes of loading and caching
         _check_same_recipe(out / "run", cfg, cache_dir, generate)
-    student = load_model(student_ckpt)
-    tok = student.tokenizer
+    loaded = load_model(student_ckpt)
+    tok = loaded.tokenizer
     teacher = None
     train_ids, val_ids, sources = split_text(tok, train_text, val_text)
     if not resume and dist.is_main:
@@ -302,37 +313,42 @@ def distill_checkpoints(
         evaluator = DistillEval(torch.from_numpy(data.validation), teacher=teacher)
     if dist.is_main:
         (out / "run" / "recipe.json").write_text(json.dumps(_recipe(cfg, cache_dir, generate)))
-    result = train(student.model, batches, tcfg, out / "run", evaluator=evaluator, resume=resume, loss_fn=loss_fn,
+    result = train(loaded.model, batches, tcfg, out / "run", evaluator=evaluator, resume=resume, loss_fn=loss_fn,
                    progress=progress, on_step=on_step, dist=dist)
 
-    final = _final_student(student.model, dist)
+    final = _final_student(loaded.model, dist)
+    record = {
+        "teacher": {"path": str(teacher_ckpt.path), "sha256": teacher_ckpt.sha256, "params": teacher_ckpt.spec.num_params},
+        "student": {"path": str(student_ckpt.path), "sha256": student_ckpt.sha256, "params": student_ckpt.spec.num_params},
+        "recipe": _recipe(cfg, cache_dir, generate), "train": asdict(tcfg), "processes": dist.world,
+        "data": {**data.sources, "train_windows": len(data.train), "validation_windows": len(data.validation),
+                 "windows_sha256": data.sha256},
+        "eval_kl": "full, temperature 1" if cache is None else
+                   f"top-{cache.top_k} + rest bin at temperature {cache.header['temperature']} (a lower bound on the full KL)",
+        "result": asdict(result),
+    }
     if dist.is_main:
-        tmp = out / ".final.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        # saved in the precision the student came in (trained in fp32 either way)
-        stored = student_ckpt.config.get("dtype") or student_ckpt.config.get("torch_dtype") or "float32"
-        final.to(getattr(torch, str(stored), torch.float32)).save_pretrained(tmp, safe_serialization=True)
-        from edgeslm.export.base import copy_tokenizer
-        from edgeslm.train.plot import plot_losses
-
-        copy_tokenizer(student_ckpt, tmp)
-        plot_losses(result, tmp / LOSS_PNG, f"distilling {student_ckpt.name} from {teacher_ckpt.name}")
-        (tmp / RECORD).write_text(json.dumps({
-            "teacher": {"path": str(teacher_ckpt.path), "sha256": teacher_ckpt.sha256, "params": teacher_ckpt.spec.num_params},
-            "student": {"path": str(student_ckpt.path), "sha256": student_ckpt.sha256, "params": student_ckpt.spec.num_params},
-            "recipe": _recipe(cfg, cache_dir, generate), "train": asdict(tcfg), "processes": dist.world,
-            "data": {**data.sources, "train_windows": len(data.train), "validation_windows": len(data.validation),
-                     "windows_sha256": data.sha256},
-            "eval_kl": "full, temperature 1" if cache is None else
-                       f"top-{cache.top_k} + rest bin at temperature {cache.header['temperature']} (a lower bound on the full KL)",
-            "result": asdict(result),
-        }, indent=1))
-        normal_permissions(tmp)
-        for f in tmp.iterdir():
-            os.replace(f, out / f.name)  # file by file: each final file appears whole
-        tmp.rmdir()
+        inputs = {"teacher": teacher_ckpt.sha256, "student": student_ckpt.sha256, "train": data.sources["train_sha256"],
+                  "windows": data.sha256}
+        with stage_output(out, "distill", {"recipe": record["recipe"], "train": record["train"]}, inputs,
+                          carry=("run",)) as tmp:
+            _write_student(final, student_ckpt, teacher_ckpt, tmp, record, result)
     dist.barrier()
-    return result
+    return DistilledCheckpoint(open_checkpoint(out), record, result)
+
+
+def _write_student(final, student_ckpt: CheckpointDir, teacher_ckpt: CheckpointDir, tmp: Path, record: dict,
+                   result: TrainResult) -> None:
+    """The final student as a Hugging Face checkpoint, with its tokenizer, loss.png and distill.json."""
+    # saved in the precision the student came in (trained in fp32 either way)
+    stored = student_ckpt.config.get("dtype") or student_ckpt.config.get("torch_dtype") or "float32"
+    final.to(getattr(torch, str(stored), torch.float32)).save_pretrained(tmp, safe_serialization=True)
+    from edgeslm.export.base import copy_tokenizer
+    from edgeslm.train.plot import plot_losses
+
+    copy_tokenizer(student_ckpt, tmp)
+    plot_losses(result, tmp / LOSS_PNG, f"distilling {student_ckpt.name} from {teacher_ckpt.name}")
+    (tmp / RECORD).write_text(json.dumps(record, indent=1))
 
 
 def _recipe(cfg: DistillConfig, cache_dir: Path | None, generate: GenerateConfig | None) -> dict:
@@ -366,8 +382,8 @@ def _generated(run: Path, teacher_ckpt, tok, train_ids, prompts, gcfg, dist, pro
             else:
                 plist = text_prompts(train_ids, gcfg)
             stream = generate_stream(teacher, plist, tok.eos_token_id, gcfg, progress)
-            np.save(str(path) + ".partial.npy", stream, allow_pickle=False)
-            os.replace(str(path) + ".partial.npy", path)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, stream, allow_pickle=False)
         dist.barrier()
     stream = np.load(path, allow_pickle=False)
     if len(stream) == 0:

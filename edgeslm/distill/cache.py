@@ -13,8 +13,6 @@ killed build leaves no cache; a cache that fails its checks raises CacheError.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +23,7 @@ import torch
 from edgeslm.distill.losses import log1m_exp
 from edgeslm.errors import CacheError, UsageError
 from edgeslm.manifest import file_sha256
+from edgeslm.outputs import atomic_path
 
 FORMAT_VERSION = 1
 HEADER = "cache.json"
@@ -66,9 +65,12 @@ def teacher_topk(teacher, windows: np.ndarray, k: int, temperature: float, batch
 def build_cache(folder: Path, teacher, windows: dict[str, np.ndarray], identity: dict,
                 progress: Callable[[str], None] = print) -> None:
     """Run ``teacher`` over ``windows`` (split -> (M, T+1)) and write the cache to ``folder``."""
-    tmp = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder, folder=True) as tmp:
+        _write_cache(tmp, teacher, windows, identity, progress)
+
+
+def _write_cache(tmp: Path, teacher, windows: dict[str, np.ndarray], identity: dict, progress) -> None:
     files = {}
     for split, w in windows.items():
         progress(f"teacher cache: {split}, {len(w)} windows of {w.shape[1] - 1} tokens, top-{identity['top_k']}")
@@ -79,7 +81,6 @@ def build_cache(folder: Path, teacher, windows: dict[str, np.ndarray], identity:
             files[f.name] = {"sha256": file_sha256(f), "shape": list(a.shape), "dtype": a.dtype.str}
     (tmp / HEADER).write_text(json.dumps({"format_version": FORMAT_VERSION, **identity, "files": files,
                                           "arrays": {k: list(v) for k, v in ARRAYS.items()}}, indent=1))
-    os.replace(tmp, folder)
 
 
 @dataclass(frozen=True)

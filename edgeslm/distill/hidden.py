@@ -8,17 +8,18 @@ with no learned projection. The last student layer is left to the logit loss.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from edgeslm.errors import UsageError
+from edgeslm.models.loader import CheckpointDir
+from edgeslm.models.spec import ModelSpec
+from edgeslm.prune.record import RECORD as PRUNE_RECORD
+from edgeslm.prune.record import PrunedCheckpoint
 
 LOSSES = ("cosine", "mse")
-PRUNE_RECORD = "prune_record.json"  # written by edgeslm.prune.stage
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,15 @@ def parse_layer_map(text: str) -> tuple[tuple[int, int], ...]:
     return pairs  # type: ignore[return-value]
 
 
-def plan_hidden_match(student_dir: Path, student_spec, teacher_spec, weight: float, loss: str,
+def plan_hidden_match(student: CheckpointDir | PrunedCheckpoint, teacher_spec: ModelSpec, weight: float, loss: str,
                       layer_map: str | None) -> HiddenMatch:
-    """The mapping from the student's prune record (or ``layer_map``), checked against both models."""
-    rec_path = student_dir / PRUNE_RECORD
-    rec = json.loads(rec_path.read_text()) if rec_path.is_file() else None
-    if rec is not None:
-        kept = rec["kept"]
-        channels = tuple(kept["hidden"]) if len(kept["hidden"]) != teacher_spec.hidden_size else None
+    """The mapping from a pruned student's record (or ``layer_map``), checked against both models. Raises UsageError."""
+    student_spec = student.checkpoint.spec if isinstance(student, PrunedCheckpoint) else student.spec
+    if isinstance(student, PrunedCheckpoint):
+        kept = student.record.kept
+        channels = kept.hidden if len(kept.hidden) != teacher_spec.hidden_size else None
         pairs = parse_layer_map(layer_map) if layer_map else tuple(
-            (i, t) for i, t in enumerate(kept["layers"][: student_spec.num_layers - 1]))
+            (i, t) for i, t in enumerate(kept.layers[: student_spec.num_layers - 1]))
     else:
         if student_spec.hidden_size != teacher_spec.hidden_size:
             raise UsageError(

@@ -1,17 +1,23 @@
-"""The export registry, the Artifact type every exporter returns, and atomic writes."""
+"""The export stage: checkpoint -> the Artifact a device runtime loads, with the lineage it carries.
+
+    art = export(open_checkpoint("ckpt/"), GGUFConfig(quant="Q4_K_M"), "model.gguf")
+    art = open_artifact(Path("model.gguf"))     # an artifact given on the command line
+
+Which exporter runs is decided by the config's type, through the format
+registry (edgeslm.formats): one record per format.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any
 
-from edgeslm.errors import EdgeSLMError, OutputPathError, UsageError
+from edgeslm import __version__
+from edgeslm.errors import ArtifactError
+from edgeslm.formats import LINEAGE_FILE
 from edgeslm.models.loader import CheckpointDir
-from edgeslm.outputs import disk_full, disk_full_error, normal_permissions
 
 
 @dataclass(frozen=True)
@@ -19,9 +25,9 @@ class Artifact:
     """A file (or folder) a device runtime loads, with where it came from."""
 
     path: Path
-    format: str  # "gguf", later "executorch", "onnx"
-    quant: str
-    source_sha256: str
+    format: str  # a registered format's name: "gguf", "executorch", "onnx"
+    quant: str  # in the format's quant table, or "unknown" for a file another tool made
+    source_sha256: str  # the checkpoint it was exported from; "" when it does not say
     warnings: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -31,159 +37,87 @@ class Artifact:
 
         return path_size(self.path)
 
+    @property
+    def lineage(self) -> dict:
+        """What the artifact records about itself (quant, source, teacher and recipe sha256...)."""
+        from edgeslm.formats import format_named
 
-C = TypeVar("C")
-_EXPORTERS: dict[type, Callable[[CheckpointDir, Any, Path], Artifact]] = {}
-_FILE_SUFFIX: dict[type, str | None] = {}  # config class -> the artifact's file suffix, None for a folder
-FORMATS: dict[str, type] = {}  # CLI format name -> config class
+        return format_named(self.format).read_lineage(self.path)
 
 
-def register_exporter(name: str, *, file_suffix: str | None = None):
-    """Register ``fn(ckpt, config, out) -> Artifact`` for a config type, under a format name.
+@dataclass(frozen=True)
+class ArtifactLineage:
+    """Written into every artifact: the chain teacher sha256 -> student sha256 -> recipe sha256."""
 
-    ``file_suffix``: the artifact is one file with that suffix (".gguf"); None: a folder.
-    """
+    source: str  # the exported checkpoint's name
+    source_sha256: str  # ... and its identity (config, weights, tokenizer)
+    quant: str
+    teacher_sha256: str = ""  # the teacher it was pruned or distilled from; "" when edgeslm did not make it
+    recipe_sha256: str = ""  # the `edgeslm run` recipe that built it; "" for a plain export
+    edgeslm_version: str = __version__
 
-    def deco(fn):
-        cfg_type = fn.__annotations__.get("config")
-        if isinstance(cfg_type, str):  # from __future__ annotations
-            cfg_type = fn.__globals__[cfg_type]
-        _EXPORTERS[cfg_type] = fn
-        _FILE_SUFFIX[cfg_type] = file_suffix
-        FORMATS[name] = cfg_type
-        return fn
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v}
 
-    return deco
+
+def lineage_for(ckpt: CheckpointDir, quant: str, recipe_sha256: str = "") -> ArtifactLineage:
+    """The lineage to write for an export of ``ckpt``: its teacher from the records edgeslm left beside it."""
+    from edgeslm.models.provenance import teacher_sha256
+
+    return ArtifactLineage(ckpt.name, ckpt.sha256, quant, teacher_sha256(ckpt), recipe_sha256)
 
 
 def check_export_output(ckpt: CheckpointDir, config: Any, out: Path, *, overwrite: bool = False) -> None:
     """The output rule (outputs.check_output) for this format's artifact. Raises OutputPathError."""
+    from edgeslm.formats import format_for_config
     from edgeslm.outputs import check_output
 
-    suffix = _FILE_SUFFIX.get(type(config))
-    check_output(out, folder=suffix is None, inputs=[ckpt.path], overwrite=overwrite, suffix=suffix)
+    fmt = format_for_config(config)
+    check_output(out, folder=fmt.is_folder, inputs=[ckpt.path], overwrite=overwrite,
+                 suffix=None if fmt.is_folder else fmt.suffix)
 
 
-def export(ckpt: CheckpointDir, config: Any, out: str | Path, *, overwrite: bool = False) -> Artifact:
-    """Export ``ckpt`` with the exporter registered for ``type(config)``.
+def export(ckpt: CheckpointDir, config: Any, out: str | Path, *, overwrite: bool = False,
+           recipe_sha256: str = "") -> Artifact:
+    """Export ``ckpt`` with the exporter of the format that takes ``type(config)``.
 
     ``out`` follows the output rule (edgeslm/outputs.py): an existing earlier
     edgeslm artifact is replaced only with ``overwrite``, and only once the new
-    one is complete. Raises OutputPathError, UsageError, ExportError.
+    one is complete. ``recipe_sha256`` goes into the artifact's lineage.
+    Raises OutputPathError, UsageError, ExportError.
     """
-    from dataclasses import replace as with_fields
+    from edgeslm.formats import format_for_config
+    from edgeslm.outputs import atomic_path
 
-    from edgeslm.outputs import replacing
-
-    fn = _EXPORTERS.get(type(config))
-    if fn is None:
-        raise UsageError(f"no exporter for {type(config).__name__}; formats: {', '.join(FORMATS)}")
+    fmt = format_for_config(config)
     out = Path(out)
     check_export_output(ckpt, config, out, overwrite=overwrite)
-    with replacing(out) as dest:
-        art = fn(ckpt, config, dest)
-    return with_fields(art, path=out)
+    lineage = lineage_for(ckpt, config.quant, recipe_sha256)
+    with atomic_path(out, folder=fmt.is_folder) as dest:
+        art = fmt.export(ckpt, config, dest, lineage)
+    return replace(art, path=out)
 
 
-def check_output_path(out: Path) -> None:
-    """Refuse an output whose directory is missing or not writable, before any work is done."""
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
-    if not os.access(parent, os.W_OK):
-        raise OutputPathError(f"output directory {parent} is not writable.", hint="choose another -o location")
-    if out.is_dir():
-        raise OutputPathError(f"{out} is a directory; give a file name such as {out}/model.gguf")
+def open_artifact(path: Path) -> Artifact:
+    """An Artifact for a file or folder given on the command line: its format from the name or marker,
+    a cheap header check (nothing is loaded into a runtime), and quant and source from its own lineage.
 
-
-@contextlib.contextmanager
-def scratch_file(beside: Path, tag: str = "") -> Iterator[Path]:
-    """Yield a hidden temporary path in ``beside``'s directory, always deleted afterwards."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=f"{tag}.partial", dir=beside.resolve().parent)
-    except OSError as e:
-        raise OutputPathError(
-            f"cannot write in {beside.resolve().parent}: {e.strerror}.", hint="choose another output location"
-        ) from e
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-    except Exception as e:
-        if not isinstance(e, EdgeSLMError) and disk_full(tmp_path.parent, e):
-            raise disk_full_error(tmp_path.parent) from e
-        raise
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_output(out: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``out``; rename it to ``out`` only if the block succeeds.
-
-    A failure or Ctrl-C never leaves a half-written artifact at ``out``.
+    Raises ArtifactError naming what is wrong.
     """
-    check_output_path(out)
-    with scratch_file(out) as tmp:
-        yield tmp
-        normal_permissions(tmp)  # mkstemp makes 0600; artifacts get normal permissions
-        os.replace(tmp, out)
+    from edgeslm.formats import format_of
+
+    if not path.exists():
+        raise ArtifactError(f"artifact {path} does not exist.")
+    fmt = format_of(path)
+    fmt.probe(path)
+    lineage = fmt.read_lineage(path)
+    return Artifact(path, fmt.name, lineage.get("quant", "unknown"), lineage.get("source_sha256", ""),
+                    details={"lineage": lineage})
 
 
-LINEAGE_FILE = "edgeslm.json"  # lineage written inside folder artifacts (ExecuTorch, ONNX)
-
-
-def check_output_folder(out: Path) -> None:
-    """Refuse a folder output that exists with content, or whose parent is missing or read-only.
-
-    Call it before expensive work; atomic_output_dir calls it again.
-    """
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise OutputPathError(f"output directory {parent} does not exist.", hint=f"create it first: mkdir -p {parent}")
-    if not os.access(parent, os.W_OK):
-        raise OutputPathError(f"output directory {parent} is not writable.", hint="choose another -o location")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputPathError(f"{out} already exists and is not an empty folder.", hint="choose a new -o location")
-
-
-@contextlib.contextmanager
-def atomic_output_dir(out: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``out``; rename it to ``out`` only if the block succeeds.
-
-    ``out`` must not exist, or be an empty folder. Raises OutputPathError.
-    """
-    import shutil
-
-    check_output_folder(out)
-    parent = out.resolve().parent
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
-    except OSError as e:
-        raise OutputPathError(f"cannot write in {parent}: {e.strerror}.", hint="choose another output location") from e
-    try:
-        yield tmp
-        normal_permissions(tmp)  # mkdtemp makes 0700, and some writers leave files 0600
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except Exception as e:
-        if not isinstance(e, EdgeSLMError) and disk_full(parent, e):
-            raise disk_full_error(parent) from e
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_lineage(folder: Path, ckpt: CheckpointDir, fmt: str, quant: str, options: dict[str, Any]) -> None:
-    import json
-
-    from edgeslm import __version__
-
-    (folder / LINEAGE_FILE).write_text(json.dumps({
-        "format": fmt, "quant": quant, "options": options, "source": ckpt.name, "source_sha256": ckpt.sha256,
-        "edgeslm_version": __version__,
-    }, indent=2))
+def write_lineage(folder: Path, lineage: ArtifactLineage, fmt: str, options: dict[str, Any]) -> None:
+    """The lineage file of a folder artifact."""
+    (folder / LINEAGE_FILE).write_text(json.dumps({"format": fmt, **lineage.to_dict(), "options": options}, indent=2))
 
 
 # tokenizer files copied next to folder artifacts, for the runtimes' own tokenizers

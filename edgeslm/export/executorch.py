@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgeslm.errors import ExportError, UsageError
-from edgeslm.export.base import Artifact, atomic_output_dir, copy_tokenizer, register_exporter, write_lineage
+from edgeslm.export.base import Artifact, ArtifactLineage, copy_tokenizer, write_lineage
 from edgeslm.models.loader import CheckpointDir
 from edgeslm.models.spec import ModelSpec
 from edgeslm.quantize.executorch import GROUP_SIZES, get_quant
@@ -186,18 +186,16 @@ def build_program(ckpt: CheckpointDir, config: ExecuTorchConfig, pte: Path) -> l
     return notes
 
 
-@register_exporter("executorch")
-def export_executorch(ckpt: CheckpointDir, config: ExecuTorchConfig, out: Path) -> Artifact:
-    """Write the folder ``out`` (model.pte + tokenizer + lineage) atomically."""
+def export_executorch(ckpt: CheckpointDir, config: ExecuTorchConfig, out: Path, lineage: ArtifactLineage) -> Artifact:
+    """Fill the empty folder ``out`` with model.pte, the tokenizer and the lineage. Raises ExportError, UsageError."""
     spec = ckpt.spec
     if config.max_seq_len > spec.max_position_embeddings:
         raise UsageError(
             f"--max-seq-len {config.max_seq_len} is above what the model supports ({spec.max_position_embeddings})."
         )
-    with atomic_output_dir(out) as tmp:
-        notes = build_program(ckpt, config, tmp / PTE_FILE)
-        copy_tokenizer(ckpt, tmp)
-        write_lineage(tmp, ckpt, "executorch", config.quant, asdict(config))
+    notes = build_program(ckpt, config, out / PTE_FILE)
+    copy_tokenizer(ckpt, out)
+    write_lineage(out, lineage, "executorch", asdict(config))
     for n in notes:
         warnings.warn(n, stacklevel=2)
     return Artifact(out, "executorch", config.quant, ckpt.sha256, tuple(notes))

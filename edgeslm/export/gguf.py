@@ -18,9 +18,10 @@ import numpy as np
 
 from edgeslm import __version__
 from edgeslm.errors import ExportError
-from edgeslm.export.base import Artifact, atomic_output, register_exporter, scratch_file
+from edgeslm.export.base import Artifact, ArtifactLineage
 from edgeslm.export.gguf_vocab import build_vocab
 from edgeslm.models.loader import CheckpointDir
+from edgeslm.outputs import scratch_file
 from edgeslm.quantize.gguf import GGUFQuant, get_quant, quantize_file
 
 
@@ -61,7 +62,17 @@ class LineageKeys:
     SOURCE_SHA256 = "general.source.sha256"  # sha256 of config, weights and tokenizer
     TOOL_VERSION = "general.edgeslm.version"
     QUANT = "general.edgeslm.quant"  # edgeslm's quant name, e.g. "Q4_K_M"
+    TEACHER_SHA256 = "general.edgeslm.teacher.sha256"  # the teacher the source was pruned/distilled from
+    RECIPE_SHA256 = "general.edgeslm.recipe.sha256"  # the `edgeslm run` recipe that built the file
     QUANTIZED_BY = gguf.Keys.General.QUANTIZED_BY
+
+
+# ArtifactLineage field -> the GGUF key that holds it
+LINEAGE_FIELDS = {
+    "source": LineageKeys.SOURCE_NAME, "source_sha256": LineageKeys.SOURCE_SHA256,
+    "teacher_sha256": LineageKeys.TEACHER_SHA256, "recipe_sha256": LineageKeys.RECIPE_SHA256,
+    "edgeslm_version": LineageKeys.TOOL_VERSION, "quant": LineageKeys.QUANT,
+}
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,7 @@ def _tensors(ckpt: CheckpointDir, fam: GGUFFamily):
                 yield new, data
 
 
-def write_f32(ckpt: CheckpointDir, path: Path, quant: GGUFQuant) -> list[str]:
+def write_f32(ckpt: CheckpointDir, path: Path, quant: GGUFQuant, lineage: ArtifactLineage) -> list[str]:
     """Write the F32 GGUF (metadata, tokenizer, lineage). Returns tokenizer warnings."""
     spec = ckpt.spec
     fam = family_for(spec)
@@ -133,10 +144,10 @@ def write_f32(ckpt: CheckpointDir, path: Path, quant: GGUFQuant) -> list[str]:
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     # lineage
     w.add_uint32(LineageKeys.SOURCE_COUNT, 1)
-    w.add_string(LineageKeys.SOURCE_NAME, ckpt.name)
-    w.add_string(LineageKeys.SOURCE_SHA256, ckpt.sha256)
-    w.add_string(LineageKeys.TOOL_VERSION, __version__)
-    w.add_string(LineageKeys.QUANT, quant.name)
+    for field, key in LINEAGE_FIELDS.items():
+        value = getattr(lineage, field)
+        if value:
+            w.add_string(key, value)
     w.add_string(LineageKeys.QUANTIZED_BY, f"edgeslm {__version__}")
 
     special = gguf.SpecialVocab(ckpt.path, load_merges=False, n_vocab=spec.vocab_size)
@@ -177,28 +188,22 @@ def _fallback_warning(types: dict[str, tuple[str, tuple[int, ...]]], quant: GGUF
     )
 
 
-@register_exporter("gguf", file_suffix=".gguf")
-def export_gguf(ckpt: CheckpointDir, config: GGUFConfig, out: Path) -> Artifact:
-    """Write ``out`` (a .gguf file) atomically.
-
-    Raises ExportError, TokenizerError or OutputPathError; no file is left at
-    ``out`` on failure.
-    """
+def export_gguf(ckpt: CheckpointDir, config: GGUFConfig, out: Path, lineage: ArtifactLineage) -> Artifact:
+    """Write the .gguf file ``out`` (export.base.export makes it atomic). Raises ExportError, TokenizerError."""
     quant = get_quant(config.quant)
     if ckpt.spec.family not in GGUF_FAMILIES:
         raise ExportError(f"GGUF export does not support {ckpt.spec.arch.hf_class} yet.")
     notes: list[str] = []
-    with atomic_output(out) as final_tmp:
-        if quant.name == "F32":
-            notes += write_f32(ckpt, final_tmp, quant)
-        else:
-            with scratch_file(out, ".f32") as f32_tmp:  # the F32 intermediate is never an output
-                notes += write_f32(ckpt, f32_tmp, quant)
-                quantize_file(f32_tmp, final_tmp, quant, config.threads)
-        types = tensor_types(final_tmp)
-        fb = _fallback_warning(types, quant)
-        if fb:
-            notes.append(fb)
+    if quant.name == "F32":
+        notes += write_f32(ckpt, out, quant, lineage)
+    else:
+        with scratch_file(out, ".f32") as f32_tmp:  # the F32 intermediate is never an output
+            notes += write_f32(ckpt, f32_tmp, quant, lineage)
+            quantize_file(f32_tmp, out, quant, config.threads)
+    types = tensor_types(out)
+    fb = _fallback_warning(types, quant)
+    if fb:
+        notes.append(fb)
     for n in notes:
         warnings.warn(n, stacklevel=2)
     counts = Counter(t[0] for t in types.values())
@@ -212,16 +217,12 @@ def read_lineage(path: Path) -> dict[str, str]:
     """
     from edgeslm.errors import ArtifactError
 
-    keys = {
-        "source": LineageKeys.SOURCE_NAME, "source_sha256": LineageKeys.SOURCE_SHA256,
-        "edgeslm_version": LineageKeys.TOOL_VERSION, "quant": LineageKeys.QUANT,
-    }
     out = {}
     # gguf-py raises ValueError, struct.error, IndexError, UnicodeDecodeError... on damage, while parsing
     # and while decoding a field's contents (fuzzed in tests/test_fuzz.py)
     try:
         r = gguf.GGUFReader(path)
-        for k, key in keys.items():
+        for k, key in LINEAGE_FIELDS.items():
             field = r.get_field(key)
             if field is not None:
                 value = field.contents()

@@ -24,11 +24,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgeslm.errors import ExportError, UsageError
-from edgeslm.export.base import Artifact, atomic_output_dir, register_exporter, write_lineage
+from edgeslm.export.base import Artifact, ArtifactLineage, write_lineage
 from edgeslm.models.loader import CheckpointDir
 from edgeslm.quantize.onnx import ACCURACY_LEVELS, BLOCK_SIZES, get_quant
 
 MODEL_FILE = "model.onnx"
+GENAI_CONFIG = "genai_config.json"  # onnxruntime-genai reads the model folder from this file
 LM_HEAD_NODE = "/lm_head/MatMul"  # the builder's node name for the output projection
 
 
@@ -63,9 +64,33 @@ def _builder(src: Path, out: Path, precision: str, extra: dict[str, str]) -> Non
         raise ExportError("onnxruntime-genai's model builder failed:\n" + "\n".join(tail))
 
 
-@register_exporter("onnx")
-def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path) -> Artifact:
-    """Write the folder ``out`` atomically. Raises ExportError, UsageError, OutputPathError."""
+LINEAGE_PREFIX = "edgeslm."  # metadata_props keys: edgeslm.source_sha256, edgeslm.teacher_sha256, ...
+
+
+def _embed_lineage(model_file: Path, lineage: ArtifactLineage) -> None:
+    """The lineage in the graph's own metadata_props, so it travels with model.onnx alone.
+
+    Only the graph proto is rewritten: the weights stay in the external .data file it points to.
+    """
+    import onnx
+
+    model = onnx.load_model(str(model_file), load_external_data=False)
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
+                                        **{LINEAGE_PREFIX + k: v for k, v in lineage.to_dict().items()}})
+    onnx.save_model(model, str(model_file))
+
+
+def read_metadata_lineage(model_file: Path) -> dict[str, str]:
+    """The lineage in a model.onnx's metadata_props ({} for graphs edgeslm did not write)."""
+    import onnx
+
+    model = onnx.load_model(str(model_file), load_external_data=False)
+    return {p.key[len(LINEAGE_PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(LINEAGE_PREFIX)}
+
+
+def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: ArtifactLineage) -> Artifact:
+    """Fill the empty folder ``out`` in onnxruntime-genai's layout, with the lineage in edgeslm.json and in
+    model.onnx's metadata_props. Raises ExportError, UsageError."""
     q = get_quant(config.quant)
     extra: dict[str, str] = {}
     if q.name != "fp32":
@@ -75,13 +100,13 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path) -> Artifact:
     notes = []
     if q.name != "fp32" and ckpt.spec.hidden_size % config.block_size:
         notes.append(f"hidden size {ckpt.spec.hidden_size} is not a multiple of block {config.block_size}; the builder pads the last block")
-    with atomic_output_dir(out) as tmp:
-        build = tmp / "build"
-        _builder(ckpt.path, build, q.name, extra)
-        for f in build.iterdir():
-            f.rename(tmp / f.name)
-        build.rmdir()
-        write_lineage(tmp, ckpt, "onnx", q.name, asdict(config))
+    build = out / "build"
+    _builder(ckpt.path, build, q.name, extra)
+    for f in build.iterdir():
+        f.rename(out / f.name)
+    build.rmdir()
+    write_lineage(out, lineage, "onnx", asdict(config))
+    _embed_lineage(out / MODEL_FILE, lineage)
     for n in notes:
         warnings.warn(n, stacklevel=2)
     return Artifact(out, "onnx", q.name, ckpt.sha256, tuple(notes))

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # keep `edgeslm --help` fast: torch loads only when a model d
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+# the project's own teacher (16.3M Llama trained on the stdlib corpus): the default model of the quickstart
+DEMO_TEACHER = Path(__file__).resolve().parent.parent.parent / "examples" / "demo-teacher"
 
 
 @dataclass(frozen=True)
@@ -220,3 +222,13 @@ def load_model(
         ) from e
     model.eval()
     return LoadedModel(ckpt, model, load_tokenizer(ckpt))
+
+
+def open_model_or_demo(path: str | Path | None) -> CheckpointDir:
+    """``path``'s checkpoint, or the demo teacher when no path is given. Raises ModelLoadError."""
+    if path is not None:
+        return open_checkpoint(path)
+    if not DEMO_TEACHER.is_dir():
+        raise ModelLoadError("no MODEL given, and the demo teacher (examples/demo-teacher) is not in this checkout.",
+                             hint="pass a checkpoint directory, or make one with: edgeslm make-tiny build/tiny")
+    return open_checkpoint(DEMO_TEACHER)

@@ -128,6 +128,17 @@ class TinyConfig:
     seed: int = 0
     init_std: float = 0.08  # larger than HF's 0.02 so logits are peaked, not flat
 
+    def __post_init__(self) -> None:
+        from edgeslm.errors import ConfigError
+
+        for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, f"must be positive, not {getattr(self, name)}.")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError("hidden_size", f"{self.hidden_size} must be a multiple of the head count {self.num_heads}.")
+        if self.num_heads % self.num_kv_heads:
+            raise ConfigError("num_heads", f"{self.num_heads} must be a multiple of the KV-head count {self.num_kv_heads}.")
+
 
 def build_tiny_model(cfg: TinyConfig, out_dir: str | Path, tokenizer=None) -> Path:
     """Write a seeded random checkpoint (config, safetensors, tokenizer) to ``out_dir``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from edgeslm.errors import UsageError
+from edgeslm.errors import ConfigError, UsageError
 from edgeslm.models.spec import ModelSpec
 
 
@@ -153,3 +153,36 @@ def plan_for_budget(base: ModelSpec, target: float, round_to: int = 256) -> Prun
         )
     n, _, plan = best
     return replace(plan, notes=(f"budget {budget:,.0f} parameters ({budget / total:.0%}): plan has {n:,}",))
+
+
+def parse_layers(value: str | None) -> tuple[int, ...] | None:
+    """ "0,1,2,5" -> (0, 1, 2, 5). Raises ConfigError (field ``layers``)."""
+    if value is None:
+        return None
+    try:
+        return tuple(int(x) for x in value.split(",") if x.strip())
+    except ValueError as e:
+        raise ConfigError("layers", f"{value!r}: give comma-separated layer numbers, e.g. 0,1,2,5") from e
+
+
+def parse_budget(value: str | float | None) -> float | None:
+    """A parameter budget: a fraction of the model in (0, 1] (0.5) or a count (60M, 60e6, 60000000).
+
+    A bare number above 1 and below 1000 is refused rather than guessed: 1.5
+    is neither a fraction nor a plausible count. Raises ConfigError (field ``target_params``).
+    """
+    if value is None:
+        return None
+    v = str(value).strip().upper()
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(v[-1:], 1)
+    usage = "give a fraction of the model in (0, 1] (0.5) or a parameter count (60M, 60e6)"
+    try:
+        n = float(v[:-1] if scale != 1 else v) * scale
+    except ValueError as e:
+        raise ConfigError("target_params", f"{value!r}: {usage}.") from e
+    if not n > 0 or n == float("inf"):
+        raise ConfigError("target_params", f"{value!r} must be positive: {usage}.")
+    if scale == 1 and 1 < n < 1000:
+        raise ConfigError("target_params", f"{value!r}: a fraction must be at most 1; for a count give a unit (60M) "
+                          "or all its digits (60e6).")
+    return n

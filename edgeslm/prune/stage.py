@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -11,14 +10,13 @@ from typing import Callable
 from edgeslm import __version__
 from edgeslm.calibrate import make_calibration
 from edgeslm.data import TextSet
-from edgeslm.export.base import atomic_output_dir, copy_tokenizer
-from edgeslm.outputs import check_output, replacing
-from edgeslm.models.loader import CheckpointDir, load_model
+from edgeslm.export.base import copy_tokenizer
+from edgeslm.outputs import check_output, stage_output
+from edgeslm.models.loader import CheckpointDir, load_model, open_checkpoint
 from edgeslm.prune import PruneRequest, prune, resolve, single_part_plans
 from edgeslm.prune.apply import choose, slice_model
+from edgeslm.prune.record import PrunedCheckpoint, PruneRecord
 from edgeslm.prune.report import compare, rounded
-
-RECORD = "prune_record.json"
 
 
 def prune_checkpoint(
@@ -35,11 +33,12 @@ def prune_checkpoint(
     random_seed: int | None = None,
     overwrite: bool = False,
     progress: Callable[[str], None] = lambda _: None,
-) -> dict:
-    """Prune ``ckpt`` per ``req`` and write OUT atomically; returns the pruning record.
+) -> PrunedCheckpoint:
+    """Prune ``ckpt`` per ``req`` into the stage folder OUT (weights, tokenizer, prune_record.json, stage.json).
 
     OUT follows the output rule (edgeslm/outputs.py); ``overwrite`` replaces an
-    earlier edgeslm output there, once the new one is complete.
+    earlier edgeslm output there, once the new one is complete. Raises
+    UsageError (a plan the model cannot take), OutputPathError, ModelLoadError.
     """
     import torch
 
@@ -62,25 +61,28 @@ def prune_checkpoint(
         keep = choose(p, res.importance, res.layer_scores, src.model.config, generator=gen)
         report[part] = compare(src.model, slice_model(src.model, p, keep), evalw)
 
-    record = {
-        "edgeslm_version": __version__,
-        "source": {"name": ckpt.name, "path": str(ckpt.path), "sha256": ckpt.sha256, "spec": ckpt.spec.to_dict()},
-        "request": asdict(req),
-        "plan": asdict(plan),
-        "selection": "importance" if random_seed is None else f"random (seed {random_seed})",
-        "layer_metric": res.layer_metric,
-        "calibration": calib.to_dict(),
-        "evaluation": evalw.to_dict(),
-        "importance": {"layers": rounded(res.layer_scores), "mlp": [rounded(r) for r in res.importance.mlp],
-                       "heads": [rounded(r) for r in res.importance.heads], "hidden": rounded(res.importance.hidden)},
-        "kept": res.keep.to_dict(),
-        "report": report,
-        "params": {"before": ckpt.spec.num_params, "after": int(sum(p.numel() for p in res.model.parameters()))},
-        "prune_seconds": prune_s,
-    }
+    record = PruneRecord(
+        source={"name": ckpt.name, "path": str(ckpt.path), "sha256": ckpt.sha256, "spec": ckpt.spec.to_dict()},
+        request=asdict(req),
+        plan=asdict(plan),
+        selection="importance" if random_seed is None else f"random (seed {random_seed})",
+        layer_metric=res.layer_metric,
+        calibration=calib.to_dict(),
+        evaluation=evalw.to_dict(),
+        importance={"layers": rounded(res.layer_scores), "mlp": [rounded(r) for r in res.importance.mlp],
+                    "heads": [rounded(r) for r in res.importance.heads], "hidden": rounded(res.importance.hidden)},
+        kept=res.keep,
+        report=report,
+        params={"before": ckpt.spec.num_params, "after": int(sum(p.numel() for p in res.model.parameters()))},
+        prune_seconds=prune_s,
+        edgeslm_version=__version__,
+    )
     progress(f"writing {out}")
-    with replacing(out) as dest, atomic_output_dir(dest) as tmp:
+    config = {"request": asdict(req), "calib_samples": calib_samples, "seq_len": seq_len, "eval_samples": eval_samples,
+              "layer_metric": layer_metric, "random_seed": random_seed}
+    inputs = {"source": ckpt.sha256, "calibration": calib_text.sha256, "eval": eval_text.sha256}
+    with stage_output(out, "prune", config, inputs) as tmp:
         res.model.to(dtype).save_pretrained(tmp, safe_serialization=True)
         copy_tokenizer(ckpt, tmp)
-        (tmp / RECORD).write_text(json.dumps(record, indent=1))
-    return record
+        record.write(tmp)
+    return PrunedCheckpoint(open_checkpoint(out), PruneRecord.read(out))  # as later stages will read it

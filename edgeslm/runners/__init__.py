@@ -11,7 +11,6 @@ process itself does).
 """
 
 from edgeslm.runners.base import (
-    RUNNERS,
     Generation,
     Runner,
     RunnerOptions,
@@ -22,5 +21,5 @@ from edgeslm.runners.base import (
     register_runner,
 )
 
-__all__ = ["RUNNERS", "Generation", "Runner", "RunnerOptions", "SpeedResult", "load_runner", "measure_speed",
+__all__ = ["Generation", "Runner", "RunnerOptions", "SpeedResult", "load_runner", "measure_speed",
            "open_runner", "register_runner"]

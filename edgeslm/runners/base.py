@@ -91,72 +91,31 @@ class RunnerOptions:
 
 
 RunnerFactory = Callable[[Path, RunnerOptions], Runner]
-RUNNERS: dict[str, RunnerFactory] = {}  # artifact format -> its default runner
 NAMED_RUNNERS: dict[str, tuple[str, RunnerFactory]] = {}  # runner name -> (format, factory), every runner
-SUFFIXES: dict[str, str] = {}  # file suffix -> artifact format
 
 
-def register_runner(fmt: str, suffix: str | None = None, *, name: str | None = None):
-    """Register ``factory(path, options) -> Runner`` for a format.
+def register_runner(fmt: str, *, name: str | None = None):
+    """Register ``factory(path, options) -> Runner`` for a format under a name.
 
-    With a ``suffix`` it is the format's default runner and files with that
-    suffix are of the format; with only a ``name`` it is an alternative a
-    target's artifact entry can pick with ``runner = "NAME"``.
+    A format's default runner is the one its Format record names; any other
+    registered runner can be picked by a target's artifact entry with
+    ``runner = "NAME"`` (plugins add theirs this way).
     """
 
     def deco(factory: RunnerFactory) -> RunnerFactory:
         NAMED_RUNNERS[name or factory.name] = (fmt, factory)
-        if suffix is not None:
-            RUNNERS[fmt] = factory
-            SUFFIXES[suffix] = fmt
         return factory
 
     return deco
 
 
-# folder artifacts are recognised by the file that defines them
-FOLDER_MARKERS = {"model.pte": "executorch", "genai_config.json": "onnx"}
-
-
-def format_of(path: Path) -> str:
-    """The artifact format of ``path``: its suffix, or for a folder, the file that marks it. Raises ArtifactError."""
-    load_runner_modules()
-    if path.is_dir():
-        for marker, fmt in FOLDER_MARKERS.items():
-            if (path / marker).is_file():
-                return fmt
-        raise ArtifactError(
-            f"{path} is a folder without {' or '.join(FOLDER_MARKERS)}: not an ExecuTorch or ONNX artifact."
-        )
-    fmt = SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
-        raise ArtifactError(
-            f"{path}: cannot tell the artifact format from the name.",
-            hint=f"known artifact suffixes: {', '.join(SUFFIXES)}",
-        )
-    return fmt
-
-
-def probe_artifact(path: Path) -> str:
-    """Check, cheaply and in this process, that ``path`` is a readable artifact; returns its format.
-
-    Reads headers only (each runner's ``probe``): nothing is loaded into a
-    runtime. Raises ArtifactError naming what is wrong.
-    """
-    if not path.exists():
-        raise ArtifactError(f"artifact {path} does not exist.")
-    fmt = format_of(path)
-    probe = getattr(RUNNERS[fmt], "probe", None)
-    if probe is not None:
-        probe(path)
-    return fmt
-
-
 def runner_factory(fmt: str, runner: str = "") -> RunnerFactory:
     """The factory for ``fmt``: its default, or the registered runner named ``runner``. Raises UsageError."""
-    load_runner_modules()
+    from edgeslm.formats import format_named
+
+    default = format_named(fmt).runner()  # also loads plugins, which may register named runners
     if not runner:
-        return RUNNERS[fmt]
+        return default
     found = NAMED_RUNNERS.get(runner)
     if found is None or found[0] != fmt:
         names = [n for n, (f, _) in NAMED_RUNNERS.items() if f == fmt]
@@ -170,9 +129,11 @@ def load_runner(path: Path, options: RunnerOptions, fmt: str | None = None) -> R
     Raises ArtifactError if it is missing or corrupt. Everything else should use
     ``open_runner``, which keeps a crash of the runtime out of this process.
     """
+    from edgeslm.formats import format_of
+
     if not path.exists():
         raise ArtifactError(f"artifact {path} does not exist.")
-    return runner_factory(fmt or format_of(path), options.runner)(path, options)
+    return runner_factory(fmt or format_of(path).name, options.runner)(path, options)
 
 
 def open_runner(path: Path, threads: int, *, log: Path | None = None, timeout_s: float | None = None, **options):
@@ -188,23 +149,11 @@ def open_runner(path: Path, threads: int, *, log: Path | None = None, timeout_s:
         opts = RunnerOptions(threads=threads, **options)
     except TypeError as e:
         raise UsageError(f"unknown runner option: {e}") from e
+    from edgeslm.formats import format_of
+
     if not path.exists():
         raise ArtifactError(f"artifact {path} does not exist.")
-    return RuntimeProcess(path, format_of(path), opts, log=log, timeout_s=timeout_s or DEFAULT_TIMEOUT_S)
-
-
-def load_runner_modules() -> None:
-    """Import the built-in runners and any plugins named in $EDGESLM_PLUGINS.
-
-    Lazy so that `edgeslm --help` does not load every runtime. Plugins let a
-    third-party runtime register runners; the runtime process loads the same ones.
-    """
-    import edgeslm.runners.executorch  # noqa: F401
-    import edgeslm.runners.llamacpp  # noqa: F401
-    import edgeslm.runners.onnx  # noqa: F401
-    from edgeslm.plugins import load_plugins
-
-    load_plugins()
+    return RuntimeProcess(path, format_of(path).name, opts, log=log, timeout_s=timeout_s or DEFAULT_TIMEOUT_S)
 
 
 def measure_speed(runner: Runner, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3) -> SpeedResult:

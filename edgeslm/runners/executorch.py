@@ -15,10 +15,10 @@ from typing import Sequence
 import numpy as np
 
 from edgeslm.errors import ArtifactError
+from edgeslm.export.executorch import PTE_FILE
 from edgeslm.runners.base import Generation, RunnerOptions, register_runner
 from edgeslm.util import captured_stderr
 
-PTE_FILE = "model.pte"
 
 
 def _pte_and_tokenizer(path: Path) -> tuple[Path, Path]:
@@ -34,7 +34,7 @@ def _pte_and_tokenizer(path: Path) -> tuple[Path, Path]:
 PTE_IDENTIFIER = b"ET12"  # the flatbuffer file identifier of ExecuTorch programs, at bytes 4..8
 
 
-@register_runner("executorch", ".pte")
+@register_runner("executorch")
 class ExecuTorchRunner:
     name = "executorch"
 

@@ -55,7 +55,7 @@ def _without_extra_buffer_types() -> None:
     lib.llama_model_default_params = safe_params
 
 
-@register_runner("gguf", ".gguf")
+@register_runner("gguf")
 class LlamaCppRunner:
     """Loads a .gguf in llama.cpp.
 

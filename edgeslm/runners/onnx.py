@@ -15,11 +15,12 @@ from typing import Sequence
 import numpy as np
 
 from edgeslm.errors import ArtifactError
+from edgeslm.export.onnx import GENAI_CONFIG, MODEL_FILE
 from edgeslm.runners.base import Generation, RunnerOptions, register_runner
 from edgeslm.util import captured_stderr
 
 
-@register_runner("onnx", ".onnx")
+@register_runner("onnx")
 class OnnxRunner:
     name = "onnxruntime"
 
@@ -30,9 +31,9 @@ class OnnxRunner:
 
         path = Path(path)
         folder = path if path.is_dir() else path.parent
-        model = folder / "model.onnx" if path.is_dir() else path
+        model = folder / MODEL_FILE if path.is_dir() else path
         try:
-            json.loads((folder / "genai_config.json").read_text())["model"]["decoder"]
+            json.loads((folder / GENAI_CONFIG).read_text())["model"]["decoder"]
             onnx.load_model(str(model), load_external_data=False)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ArtifactError(f"{path} is not a readable ONNX model folder: {e}", hint="export it again") from e
@@ -45,8 +46,8 @@ class OnnxRunner:
         threads = options.threads
         self.path = Path(path)
         folder = self.path if self.path.is_dir() else self.path.parent
-        model = self.path / "model.onnx" if self.path.is_dir() else self.path
-        cfg_file = folder / "genai_config.json"
+        model = self.path / MODEL_FILE if self.path.is_dir() else self.path
+        cfg_file = folder / GENAI_CONFIG
         if not model.is_file() or not cfg_file.is_file():
             raise ArtifactError(f"{self.path} is not an ONNX model folder (model.onnx and genai_config.json).")
         self.folder, self.threads = folder, threads

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from edgeslm.errors import UsageError
+from edgeslm.outputs import atomic_path, previous_of
 from edgeslm.train.batches import Batch, eval_windows
 from edgeslm.train.dist import Dist, unwrap, wrap
 
@@ -173,37 +173,35 @@ def _full_state(model, opt, dist: Dist) -> tuple[dict, dict]:
 
 
 def _save(out: Path, model, opt, step: int, cfg: TrainConfig, result: TrainResult, dist: Dist) -> None:
-    from safetensors.torch import save_file
-
     msd, osd = _full_state(model, opt, dist)  # a collective under FSDP: every rank calls it
     if dist.is_main:
-        tmp = out.with_name(out.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        seen: set[int] = set()
-        weights = {}
-        for k, v in msd.items():  # tied embeddings share storage; safetensors wants each tensor once
-            v = v.detach().cpu()
-            weights[k] = v.clone() if v.data_ptr() in seen else v.contiguous()
-            seen.add(v.data_ptr())
-        save_file(weights, tmp / "model.safetensors")
-        moments = {f"{name}/{k}": (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu()
-                   for name, st in osd["state"].items() for k, v in st.items()}
-        save_file(moments, tmp / "optimizer.safetensors")
-        state = {"step": step, "config": asdict(cfg), "result": asdict(result), "param_groups": osd["param_groups"]}
-        (tmp / "state.json").write_text(json.dumps(state))
-        old = out.with_name(out.name + ".old")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out, folder=True) as tmp:
+            _write_checkpoint(tmp, msd, osd, step, cfg, result)
     dist.barrier()
+
+
+def _write_checkpoint(tmp: Path, msd: dict, osd: dict, step: int, cfg: TrainConfig, result: TrainResult) -> None:
+    from safetensors.torch import save_file
+
+    seen: set[int] = set()
+    weights = {}
+    for k, v in msd.items():  # tied embeddings share storage; safetensors wants each tensor once
+        v = v.detach().cpu()
+        weights[k] = v.clone() if v.data_ptr() in seen else v.contiguous()
+        seen.add(v.data_ptr())
+    save_file(weights, tmp / "model.safetensors")
+    moments = {f"{name}/{k}": (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu()
+               for name, st in osd["state"].items() for k, v in st.items()}
+    save_file(moments, tmp / "optimizer.safetensors")
+    state = {"step": step, "config": asdict(cfg), "result": asdict(result), "param_groups": osd["param_groups"]}
+    (tmp / "state.json").write_text(json.dumps(state))
 
 
 def check_resumable(path: Path, cfg: TrainConfig) -> dict:
     """The saved state.json; raises UsageError if ``cfg`` would train differently from the saved run."""
-    if not (path / "state.json").is_file() and (path.with_name(path.name + ".old") / "state.json").is_file():
-        path = path.with_name(path.name + ".old")
+    if not (path / "state.json").is_file() and (previous_of(path) / "state.json").is_file():
+        path = previous_of(path)
     if not (path / "state.json").is_file():
         raise UsageError(f"--resume: no checkpoint at {path}.", hint="drop --resume to start a new run")
     state = json.loads((path / "state.json").read_text())
@@ -272,7 +270,7 @@ def train(
     last = ckpt_dir / "last"
     step, result = 0, TrainResult()
     if resume:
-        old = last.with_name(last.name + ".old")
+        old = previous_of(last)
         if dist.is_main and not (last / "state.json").is_file() and (old / "state.json").is_file():
             old.rename(last)  # killed between _save's two renames: the previous checkpoint is whole
         dist.barrier()

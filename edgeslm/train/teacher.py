@@ -21,8 +21,10 @@ import numpy as np
 
 from edgeslm.corpus import stdlib_corpus
 from edgeslm.errors import UsageError
-from edgeslm.outputs import check_output, start_run_folder
+from edgeslm.manifest import file_sha256
+from edgeslm.outputs import check_output, stage_output, start_run_folder
 from edgeslm.data import TextSet
+from edgeslm.models.loader import CheckpointDir, open_checkpoint
 from edgeslm.train.plot import plot_losses
 from edgeslm.train.batches import TokenWindows, eval_windows
 from edgeslm.train.loop import StepInfo, TokenEval, TrainConfig, evaluate, train
@@ -41,6 +43,14 @@ class TeacherConfig:
     init_std: float = 0.02
 
 
+@dataclass(frozen=True)
+class TrainedTeacher:
+    """What `edgeslm train` returns: the checkpoint it wrote and training.json's record."""
+
+    checkpoint: CheckpointDir
+    record: dict  # params, recipe, corpus hash, test perplexity, unigram baseline, timing
+
+
 def encode(tokenizer, text: TextSet) -> np.ndarray:
     """Token ids of a text, as one uint16/uint32 stream."""
     ids = tokenizer.encode(text.text).ids
@@ -57,8 +67,10 @@ def unigram_ppl(train_ids: np.ndarray, test_ids: np.ndarray, vocab: int) -> floa
 def train_teacher(
     out: Path, model_cfg: TeacherConfig, train_cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     progress: Callable[[str], None] = print, on_step: Callable[[StepInfo], None] | None = None,
-) -> dict:
-    """Train the demo-teacher recipe into ``out`` (checkpoints in out/run). Raises OutputPathError, UsageError."""
+) -> TrainedTeacher:
+    """Train the demo-teacher recipe into the stage folder ``out`` (checkpoints in out/run, kept on resume).
+
+    Raises OutputPathError, UsageError."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -105,10 +117,6 @@ def train_teacher(
 
     test_loss = evaluate(model, ids["test"], TrainConfig(**{**asdict(train_cfg), "eval_batches": 10_000}))
     uni = unigram_ppl(ids["train"], ids["test"], tok.get_vocab_size())
-    model.to(torch.float16).save_pretrained(out, safe_serialization=True)
-    fast.save_pretrained(out)
-    GenerationConfig(bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id).save_pretrained(out)
-    plot_losses(result, out / "loss.png", f"demo teacher ({n_params / 1e6:.1f}M) on stdlib Python")
     record = {
         "params": n_params,
         "model": asdict(model_cfg),
@@ -124,5 +132,13 @@ def train_teacher(
         "hardware": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or platform.platform()}",
         "torch": torch.__version__,
     }
-    (out / "training.json").write_text(json.dumps(record, indent=2))
-    return record
+    inputs = {"corpus": corpus.sha256, "tokenizer": file_sha256(tok_path)}
+    with stage_output(out, "train", {"model": asdict(model_cfg), "train": asdict(train_cfg)}, inputs,
+                      carry=("run",)) as tmp:
+        model.to(torch.float16).save_pretrained(tmp, safe_serialization=True)
+        fast.save_pretrained(tmp)
+        GenerationConfig(bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id).save_pretrained(tmp)
+        plot_losses(result, tmp / "loss.png", f"demo teacher ({n_params / 1e6:.1f}M) on stdlib Python")
+        (tmp / "training.json").write_text(json.dumps(record, indent=2))
+    return TrainedTeacher(open_checkpoint(out), record)
+

@@ -1,6 +1,6 @@
 """Verify an artifact in its own runtime against the PyTorch reference.
 
-    report = verify(Path("model.gguf"), load_model("ckpt/"), load_target("host"), default_eval_text())
+    report = verify(open_artifact(Path("model.gguf")), load_model("ckpt/"), load_target("host"), default_eval_text())
     report.passed  # every gate of the target held
 """
 
@@ -14,21 +14,24 @@ from typing import Callable
 import numpy as np
 
 from edgeslm.data import TextSet
-from edgeslm.errors import DataError, RuntimeFailure, UsageError
+from edgeslm.doctor import cpu_model
+from edgeslm.errors import ConfigError, DataError, RuntimeFailure, UsageError
+from edgeslm.export.base import Artifact
+from edgeslm.formats import format_named
 from edgeslm.models.loader import LoadedModel
-from edgeslm.runners.base import format_of, open_runner
+from edgeslm.runners.base import SpeedResult, open_runner
 from edgeslm.runners.process import DEFAULT_TIMEOUT_S
 from edgeslm.runners.torch import TorchRunner
 from edgeslm.targets import ArtifactSpec, Gates, Target
 from edgeslm.util import path_size
-from edgeslm.runners.base import SpeedResult
 from edgeslm.verify.accuracy import AccuracyAccumulator, AccuracyStats
 from edgeslm.verify.report import TokenizerParity, VerifyReport, check_gates
-from edgeslm.verify.throughput import BYTES_PER_TOKEN, roofline_decode_tps
+from edgeslm.verify.throughput import roofline_decode_tps
 
 __all__ = ["VerifyOptions", "VerifyReport", "verify"]
 
 MIN_EVAL_TOKENS = 16
+KV_CACHE_TYPES = ("f16", "f32")  # runtime KV-cache precisions a runner may be asked for
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,16 @@ class VerifyOptions:
     kv_cache: str = "f16"  # runtime KV-cache precision for the accuracy pass ("f32" for exact parity)
     greedy_tokens: int = 32  # greedy tokens compared for the prefix-match length
     timeout_s: float = DEFAULT_TIMEOUT_S  # per request to the runtime process; past it the runtime counts as hung
+
+    def __post_init__(self) -> None:
+        for name, least in (("ctx", 8), ("max_tokens", 16), ("runs", 1), ("greedy_tokens", 1), ("prompt_tokens", 1),
+                            ("new_tokens", 2)):
+            if getattr(self, name) < least:
+                raise ConfigError(name, f"must be at least {least}, not {getattr(self, name)}.")
+        if not self.timeout_s > 0:
+            raise ConfigError("timeout_s", f"must be a positive number of seconds, not {self.timeout_s}.")
+        if self.kv_cache not in KV_CACHE_TYPES:
+            raise ConfigError("kv_cache", f"must be one of {', '.join(KV_CACHE_TYPES)}, not {self.kv_cache!r}.")
 
 
 def _bos(reference: LoadedModel) -> list[int]:
@@ -66,12 +79,11 @@ def artifact_spec_for(target: Target, fmt: str, quant: str) -> ArtifactSpec:
 
 
 def verify(
-    artifact: Path,
+    artifact: Artifact,
     reference: LoadedModel,
     target: Target,
     data: TextSet,
     *,
-    quant: str | None = None,
     gates: Gates | None = None,
     options: VerifyOptions | None = None,
     runner: str = "",
@@ -94,17 +106,15 @@ def verify(
     Raises ArtifactError (the runtime refuses the file), DataError (too little text), UsageError.
     """
     opt = options or VerifyOptions()
-    fmt = format_of(artifact)
+    fmt, quant, path = format_named(artifact.format), artifact.quant, artifact.path
     if opt.ctx > reference.spec.max_position_embeddings:
         raise UsageError(f"--ctx {opt.ctx} exceeds the model's max_position_embeddings {reference.spec.max_position_embeddings}.")
-    lineage = read_lineage(artifact, fmt)
-    quant = quant or lineage.get("quant", "unknown")
-    made_from = lineage.get("source_sha256")
+    made_from = artifact.source_sha256
     if made_from and made_from != reference.ckpt.sha256:
-        warnings.warn(f"{artifact.name} records that it was made from a checkpoint with sha256 {made_from[:12]}..., "
+        warnings.warn(f"{path.name} records that it was made from a checkpoint with sha256 {made_from[:12]}..., "
                       f"but the reference {reference.ckpt.name} is {reference.ckpt.sha256[:12]}...: the numbers compare "
                       "it against another model", stacklevel=2)
-    spec = artifact_spec_for(target, fmt, quant)
+    spec = artifact_spec_for(target, fmt.name, quant)
     gates = gates or target.gates_for(spec)
     runner = runner or spec.runner
 
@@ -121,15 +131,17 @@ def verify(
 
     m = _Measured()
     doing = "loading the artifact"
-    progress(f"loading {artifact.name} in its runtime")
+    progress(f"loading {path.name} in its runtime")
     try:
-        with open_runner(artifact, threads=target.threads, kv_cache=opt.kv_cache, n_ctx=opt.ctx + 8, runner=runner,
+        with open_runner(path, threads=target.threads, kv_cache=opt.kv_cache, n_ctx=opt.ctx + 8, runner=runner,
                          log=log, timeout_s=opt.timeout_s) as rt:
-            m.runtime = {"name": rt.name, "versions": rt.versions, **rt.info}
+            # where the numbers come from: this host until a device layer measures elsewhere
+            m.runtime = {"name": rt.name, "versions": rt.versions, **rt.info, "measured_on": "this host",
+                         "cpu": cpu_model()}
             vocab = rt.info.get("vocab_size")
             if vocab and vocab != reference.spec.vocab_size:
                 raise UsageError(
-                    f"{artifact.name} has a vocabulary of {vocab} tokens and the reference {reference.ckpt.name} "
+                    f"{path.name} has a vocabulary of {vocab} tokens and the reference {reference.ckpt.name} "
                     f"one of {reference.spec.vocab_size}: it was made from another model.",
                     hint="pass the checkpoint the artifact was exported from as --reference")
             doing = "timing"
@@ -153,8 +165,8 @@ def verify(
         progress(f"FAILED: {m.failure}")
 
     report = VerifyReport(
-        artifact=str(artifact),
-        format=fmt,
+        artifact=str(path),
+        format=fmt.name,
         quant=quant,
         target=target.name,
         reference={"name": reference.ckpt.name, "path": str(reference.ckpt.path), "sha256": reference.ckpt.sha256},
@@ -164,8 +176,8 @@ def verify(
         greedy_tokens=opt.greedy_tokens,
         tokenizer=m.parity,
         speed=m.speed,
-        file_mib=path_size(artifact) / (1 << 20),
-        roofline_decode_tps=roofline_decode_tps(BYTES_PER_TOKEN[fmt](artifact, reference.spec), target.memory_bandwidth_gbps),
+        file_mib=path_size(path) / (1 << 20),
+        roofline_decode_tps=roofline_decode_tps(fmt.bytes_per_token(path, reference.spec), target.memory_bandwidth_gbps),
         gates=(),
         runtime=m.runtime,
         failure=m.failure,
@@ -183,21 +195,3 @@ class _Measured:
     accuracy: AccuracyStats | None = None
     greedy: int | None = None
     failure: str | None = None
-
-
-def read_lineage(artifact: Path, fmt: str) -> dict:
-    """What the artifact records about itself (quant, source_sha256, ...); {} for files from other tools."""
-    if fmt == "gguf":
-        from edgeslm.export.gguf import read_lineage as gguf_lineage
-
-        return gguf_lineage(artifact)
-    import json
-
-    from edgeslm.export.base import LINEAGE_FILE
-
-    lineage = (artifact if artifact.is_dir() else artifact.parent) / LINEAGE_FILE
-    try:
-        d = json.loads(lineage.read_text())
-    except (OSError, ValueError):
-        return {}
-    return d if isinstance(d, dict) else {}

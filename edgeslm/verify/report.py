@@ -45,10 +45,16 @@ class VerifyReport:
     gates: tuple[GateResult, ...]
     runtime: dict[str, Any] = field(default_factory=dict)  # name, package versions, build info (llama.cpp system info)
     failure: str | None = None  # why the artifact could not be fully verified: a runtime crash, hang or kill
+    required: bool = True  # the target's entry: a failed optional artifact is reported but does not fail a build
 
     @property
     def passed(self) -> bool:
         return self.failure is None and all(g.passed for g in self.gates)
+
+    @property
+    def blocks_release(self) -> bool:
+        """It failed, and the target requires it."""
+        return self.required and not self.passed
 
     @classmethod
     def failed(cls, artifact: str, fmt: str, quant: str, target: str, reason: str) -> "VerifyReport":
@@ -116,7 +122,8 @@ _NA = "-"  # not measured: the runtime failed first
 def _summary_row(r: VerifyReport) -> list[str]:
     a, s, t = r.accuracy, r.speed, r.tokenizer
     failed = [g.name for g in r.gates if not g.passed]
-    verdict = "PASS" if r.passed else "FAIL: " + ",".join((["runtime"] if r.failure else []) + failed)
+    verdict = "PASS" if r.passed else ("FAIL" if r.required else "FAIL (optional)") + ": " + ",".join(
+        (["runtime"] if r.failure else []) + failed)
     acc = ([_fmt(a.mean_kl), _fmt(a.p99_kl), f"{a.top1_agreement:.1%}", f"{a.ppl_reference:.3f}", f"{a.ppl_artifact:.3f}",
             f"{a.ppl_ratio:.4f}"] if a else [_NA] * 6)
     return [
