@@ -238,9 +238,11 @@ def _markers() -> list[str]:
 
 
 def _report_files(source: Path) -> list[Path]:
-    """report.json files that may list ``source``: a run's build stages, a build folder, or the folder above an artifact."""
-    if source.is_dir() and (source / "stages").is_dir():
-        return sorted((source / "stages").glob("build-*/report.json"))
+    """report.json files that may list ``source``: the build stages of a run's latest manifest (the stage cache
+    keeps older ones beside them), a build folder, or the folder above an artifact."""
+    if source.is_dir() and (source / "manifest.json").is_file() and (source / "stages").is_dir():
+        stages = json.loads((source / "manifest.json").read_text()).get("stages", [])
+        return [Path(s["folder"]) / "report.json" for s in stages if str(s.get("stage", "")).startswith("build:")]
     folder = source if source.is_dir() and (source / "report.json").is_file() else source.parent
     return [folder / "report.json"] if (folder / "report.json").is_file() else []
 

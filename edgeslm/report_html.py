@@ -89,8 +89,13 @@ def _pareto_svg(target: str, rows: list[dict]) -> str | None:
     if len(frontier) > 1:
         ax.step([p[0] for p in frontier], [p[1] for p in frontier], where="post", color="#cf222e", lw=1, alpha=0.6,
                 zorder=2, label="Pareto frontier (size, KL, speed)")
-        ax.legend(loc="upper right", fontsize=9)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=9, frameon=False)
     ax.set_yscale("log")
+    ys = [max(p[1], 1e-7) for p in pts]
+    xs = [p[0] for p in pts]
+    ax.set_ylim(min(ys) / 2, max(ys) * 2)  # room for the labels above and below the extremes
+    span = (max(xs) - min(xs)) or max(xs) or 1.0
+    ax.set_xlim(min(xs) - 0.08 * span, max(xs) + 0.25 * span)
     ax.set_xlabel("file size, MiB")
     ax.set_ylabel("mean KL(reference || artifact), nats/token")
     ax.set_title(f"{target}: size against accuracy, colour = decode tokens/s (* = on the frontier)")
@@ -128,7 +133,9 @@ def _prune_svg(record: dict) -> str | None:
     a.bar(range(len(layers)), layers, color=["#1a7f37" if i in kept else "#cf222e" for i in range(len(layers))])
     a.set_xticks(range(len(layers)))
     a.set_xlabel("layer (green kept, red dropped)")
-    a.set_title(f"layer importance ({record.get('layer_metric', '')})", fontsize=10)
+    scored = len(kept) < len(layers)  # layers are scored only when some are dropped
+    a.set_title(f"layer importance ({record.get('layer_metric', '')})" if scored else
+                "layers: none dropped, so none scored", fontsize=10)
     names = list(parts)
     b.bar(names, [max(parts[n]["mean_kl"], 1e-9) for n in names], color="#0969da")
     b.set_yscale("log")
@@ -141,7 +148,9 @@ def _prune_svg(record: dict) -> str | None:
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.3g}" if (v != 0 and (abs(v) < 0.01 or abs(v) >= 1e4)) else f"{v:.3f}".rstrip("0").rstrip(".")
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.3g}" if v != 0 and abs(v) < 0.01 else f"{v:.3f}".rstrip("0").rstrip(".")
     return html.escape(str(v))
 
 
