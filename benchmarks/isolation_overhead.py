@@ -12,7 +12,10 @@ runs now), alternating round by round so the machine's noise hits both alike:
   coming back through a .npy file on /dev/shm;
 * loading (for the child: starting Python, importing the runtime, loading);
 * decode and prefill tokens/s with verify's timing method (128-token prompt,
-  128 greedy tokens, warm-up, median of 3).
+  128 greedy tokens, warm-up, median of 3);
+* a whole ``verify()`` of the artifact (reference included), with the runtime
+  in a child as shipped, and with ``open_runner`` swapped for an in-process
+  adapter: what verification cost before the change, measured in the same run.
 
 Reports the median of each over --rounds rounds and the child/in-process ratios.
 Issue "Runs on every CPU" asks verification to get at most 10% slower, and
@@ -74,6 +77,40 @@ def main() -> int:
             speed = r.time(prompt, 128, 3)
         return {"load_s": t1 - t0, "accuracy_s": t2 - t1, "decode_tps": speed.decode_tps, "prefill_tps": speed.prefill_tps}
 
+    from contextlib import contextmanager
+
+    import edgeslm.verify as verify_mod
+    from edgeslm.data import TextSet
+    from edgeslm.export import open_artifact
+    from edgeslm.targets import load_target
+    from edgeslm.verify import VerifyOptions, verify
+
+    reference = load_model(ckpt)
+    target = load_target("host")
+    eval_text = TextSet.of(text, "stdlib test, first 40k characters")
+    shipped_open_runner = verify_mod.open_runner
+
+    @contextmanager
+    def in_process_runner(path, threads, **options):
+        """What verify did before: the runtime in this process (no crash isolation)."""
+        opts = {k: v for k, v in options.items() if k in ("kv_cache", "n_ctx", "runner")}
+        r = load_runner(Path(path), RunnerOptions(threads=threads, **opts))
+        r.versions, r.info = {}, (r.describe() if hasattr(r, "describe") else {})
+        r.time = lambda prompt, new_tokens, runs: measure_speed(r, prompt, new_tokens, runs)
+        try:
+            yield r
+        finally:
+            r.close()
+
+    def whole_verify(path: Path, isolated: bool) -> float:
+        verify_mod.open_runner = shipped_open_runner if isolated else in_process_runner
+        try:
+            t0 = time.perf_counter()
+            verify(open_artifact(path), reference, target, eval_text, options=VerifyOptions(runs=3))
+            return time.perf_counter() - t0
+        finally:
+            verify_mod.open_runner = shipped_open_runner
+
     rows = {}
     for quant in ("Q8_0", "Q4_K_M"):
         path = work / f"{ckpt.name}-{quant}.gguf"
@@ -85,6 +122,10 @@ def main() -> int:
                 runs[name].append(fn(path))
             log(f"{quant} round {i + 1}/{args.rounds}: " + ", ".join(
                 f"{n} accuracy {r[-1]['accuracy_s']:.3f}s decode {r[-1]['decode_tps']:.0f} t/s" for n, r in runs.items()))
+        for i in range(args.rounds):
+            order = (True, False) if i % 2 == 0 else (False, True)
+            for isolated in order:
+                runs["child" if isolated else "in_process"][i]["verify_s"] = whole_verify(path, isolated)
         med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in runs.items()}
         rows[quant] = {
             **med,
@@ -92,17 +133,19 @@ def main() -> int:
             "ratio_accuracy_plus_load_time": (med["child"]["accuracy_s"] + med["child"]["load_s"])
             / (med["in_process"]["accuracy_s"] + med["in_process"]["load_s"]),
             "ratio_decode_tps": med["child"]["decode_tps"] / med["in_process"]["decode_tps"],
+            "ratio_verify_time": med["child"]["verify_s"] / med["in_process"]["verify_s"],
             "ratio_prefill_tps": med["child"]["prefill_tps"] / med["in_process"]["prefill_tps"],
         }
     out = {"model": ckpt.name, "threads": args.threads, "rounds": args.rounds, "windows": len(windows),
            "vocab": ckpt.spec.vocab_size, "rows": rows}
     print(json.dumps(out, indent=2))
-    print(f"{'':<8}{'accuracy s (in / child)':>26}{'ratio':>8}{'+load ratio':>13}{'decode t/s (in / child)':>26}{'ratio':>8}")
+    print(f"{'':<8}{'accuracy s (in / child)':>26}{'ratio':>8}{'+load ratio':>13}{'decode t/s (in / child)':>26}{'ratio':>8}"
+          f"{'verify s (in / child)':>24}{'ratio':>8}")
     for q, r in rows.items():
         a, c = r["in_process"], r["child"]
         print(f"{q:<8}{a['accuracy_s']:>12.3f} / {c['accuracy_s']:<11.3f}{r['ratio_accuracy_time']:>8.3f}"
               f"{r['ratio_accuracy_plus_load_time']:>13.3f}{a['decode_tps']:>12.0f} / {c['decode_tps']:<11.0f}"
-              f"{r['ratio_decode_tps']:>8.3f}")
+              f"{r['ratio_decode_tps']:>8.3f}{a['verify_s']:>11.2f} / {c['verify_s']:<10.2f}{r['ratio_verify_time']:>8.3f}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0

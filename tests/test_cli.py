@@ -44,7 +44,7 @@ def test_build_writes_reports_and_manifest(cli, tiny, tmp_path):
               "--runs", "1")
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "llama-Q4_K_M.gguf", "llama-Q8_0.gguf", "logs", "manifest.json", "report.json", "report.md"]
+        "llama-Q4_K_M.gguf", "llama-Q8_0.gguf", "logs", "manifest.json", "report.html", "report.json", "report.md"]
     # each runtime process's own output, kept beside the artifacts
     assert sorted(p.name for p in (out / "logs").iterdir()) == ["llama-Q4_K_M.gguf.log", "llama-Q8_0.gguf.log"]
     rep = json.loads((out / "report.json").read_text())
