@@ -232,18 +232,17 @@ def targets_show(name: str, as_json: bool) -> None:
 # --- export --------------------------------------------------------------------
 
 
-def _formats():
-    from edgeslm.formats import all_formats
-
-    return all_formats()
-
-
 def _export_help() -> str:
     """export's --help: one paragraph per registered format, with its quant types."""
+    import textwrap
+
+    from edgeslm.formats import all_formats
+
     rows = []
-    for f in _formats().values():
+    for f in all_formats().values():
         quants = ", ".join(f"{q} (default)" if q == f.default_quant else q for q in f.quants)
-        rows.append(f"{f.name:<11} {f.summary}\n{'':<12}quant: {quants}")
+        summary = textwrap.fill(f.summary, 76, initial_indent=f"{f.name:<11} ", subsequent_indent=" " * 12)
+        rows.append(f"\b\n{summary}\n{'':<12}quant: {quants}")  # \b: click keeps each block's line breaks
     return "\n\n".join(rows)
 
 
@@ -257,7 +256,6 @@ class _ExportCommand(click.Command):
 
 @main.command(cls=_ExportCommand, help="""Export a checkpoint to a device format.
 
-\b
 {formats}
 
 Every artifact records its lineage (source model and sha256, the teacher it

@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from edgeslm.errors import EdgeSLMError, OutputPathError
+from edgeslm.formats import LINEAGE_FILE
 
 # Files whose presence marks a folder as an edgeslm output: export lineage (ExecuTorch,
 # ONNX), prune and distill records, a build's manifest, the teacher recipe's record.
 # A run folder's marker is written when a training run starts, so an interrupted run is ours too.
 RUN_MARKER = "run/edgeslm-run.json"
-LINEAGE_MARKERS = ("edgeslm.json", "stage.json", "prune_record.json", "distill.json", "manifest.json", "training.json",
+STAGE_FILE = "stage.json"  # in every stage's folder: what it was made from, what it made, by what, how long
+LINEAGE_MARKERS = (LINEAGE_FILE, STAGE_FILE, "prune_record.json", "distill.json", "manifest.json", "training.json",
                    RUN_MARKER)
 
 
@@ -251,7 +253,6 @@ def scratch_file(beside: Path, tag: str = "") -> Iterator[Path]:
 
 # --- stage folders -------------------------------------------------------------
 
-STAGE_FILE = "stage.json"  # in every stage's folder: what it was made from, what it made, by what, how long
 
 
 def write_stage_record(folder: Path, stage: str, config: Any, inputs: Mapping[str, str], seconds: float,
