@@ -37,7 +37,7 @@ from edgeslm.outputs import STAGE_FILE, read_stage_record, write_stage_record
 from edgeslm.prune.record import PrunedCheckpoint, open_student
 from edgeslm.build import REPORT_HTML
 from edgeslm.doctor import cpu_model
-from edgeslm.recipe import Recipe, stage_key
+from edgeslm.recipe import NAMED_DATA, Recipe, stage_key
 from edgeslm.report_html import ReportPage, render_html
 from edgeslm.util import path_size
 
@@ -222,10 +222,12 @@ def _prune(plan, recipe, source, texts, progress) -> StageRecord:
 
     p = recipe.prune
     t0 = time.perf_counter()
-    req = PruneRequest(drop_layers=p.drop_layers, ffn_dim=p.ffn_dim, num_heads=p.num_heads, num_kv_heads=p.num_kv_heads,
-                       hidden_size=p.hidden_size, target_params=p.target_params, round_to=p.round_to)
+    req = PruneRequest(drop_layers=p.drop_layers, layers=p.layers, ffn_dim=p.ffn_dim, num_heads=p.num_heads,
+                       num_kv_heads=p.num_kv_heads, hidden_size=p.hidden_size, target_params=p.target_params,
+                       round_to=p.round_to)
     prune_checkpoint(_checkpoint(source), plan.folder, req, texts["calibration"], texts["eval"],
-                     calib_samples=p.calib_samples, seq_len=p.seq_len, layer_metric=p.layer_metric, progress=progress)
+                     calib_samples=p.calib_samples, seq_len=p.seq_len, layer_metric=p.layer_metric,
+                     random_seed=p.random_seed, progress=progress)
     return _record(plan, time.perf_counter() - t0)
 
 
@@ -233,18 +235,38 @@ def _distill(plan, recipe, teacher, student, texts, progress, on_step) -> StageR
     if plan.action == "reuse":
         return _record(plan)
     from edgeslm.distill import DistillConfig, distill_checkpoints
+    from edgeslm.distill.generate import GenerateConfig, jsonl_prompts
+    from edgeslm.distill.hidden import plan_hidden_match
     from edgeslm.distill.losses import KDConfig
     from edgeslm.train.loop import TrainConfig
 
     d = recipe.distill
     t0 = time.perf_counter()
-    cfg = DistillConfig(KDConfig(d.loss, d.temperature, d.beta), d.kd_weight)
+    hidden = (plan_hidden_match(student, teacher.spec, d.hidden_weight, d.hidden_loss, d.layer_map)
+              if d.hidden_weight > 0 else None)
+    cfg = DistillConfig(KDConfig(d.loss, d.temperature, d.beta), d.kd_weight, hidden, d.top_k)
     tcfg = TrainConfig(max_steps=d.max_steps, batch_size=d.batch_size, seq_len=d.seq_len, grad_accum=d.grad_accum, lr=d.lr,
                        warmup_steps=max(1, d.max_steps // 10), seed=d.seed, ckpt_every=d.ckpt_every,
                        eval_every=d.eval_every, bf16=d.bf16)
+    gen = GenerateConfig(d.num_prompts, d.prompt_tokens, d.max_new_tokens, d.gen_temperature, d.seed) if d.generate else None
+    train_path = recipe.source.parent / recipe.data.train
+    prompts = jsonl_prompts(train_path) if gen and recipe.data.train not in NAMED_DATA else None
     distill_checkpoints(teacher, student, plan.folder, texts["train"], texts["eval"], cfg, tcfg,
-                        resume=plan.action == "resume", progress=progress, on_step=on_step)
+                        cache_dir=_teacher_cache(plan, recipe, teacher, texts) if d.cache_teacher else None,
+                        generate=gen, prompts=prompts, resume=plan.action == "resume", progress=progress,
+                        on_step=on_step)
     return _record(plan, time.perf_counter() - t0)
+
+
+def _teacher_cache(plan: StagePlan, recipe: Recipe, teacher: CheckpointDir, texts: dict[str, TextSet]) -> Path:
+    """The teacher cache's folder beside the stages: keyed by what its logits depend on and nothing of the
+    student's, so a re-run distill (other steps, lr, student) reads the same cache. The cache checks its
+    own identity when opened, so a key collision cannot feed it the wrong teacher."""
+    d = recipe.distill
+    written = (d.num_prompts, d.prompt_tokens, d.max_new_tokens, d.gen_temperature, d.seed) if d.generate else None
+    key = stage_key("teacher-cache", teacher.sha256, texts["train"].sha256, texts["eval"].sha256, d.seq_len, d.top_k,
+                    d.temperature, written, _versions())
+    return plan.folder.parent / f"teacher-cache-{key}"
 
 
 def _build(plan, recipe, source, texts, progress) -> StageRecord:

@@ -22,6 +22,8 @@ TINY = {
     "qwen2": TinyConfig(family="qwen2", tokenizer="qwen2", tie_word_embeddings=True, rope_theta=1_000_000.0, seed=1),
     "llama-spm": TinyConfig(family="llama", tokenizer="spm", seed=2),
     "smollm": TinyConfig(family="llama", tokenizer="smollm", tie_word_embeddings=True, num_heads=4, num_kv_heads=1, seed=3),
+    # deep enough to choose layers from, and for hidden-state matching to have layers to pair
+    "llama4": TinyConfig(family="llama", tokenizer="gpt2", num_layers=4, seed=5),
     # SmolLM2-135M's widths (hidden 576, 9 heads, 3 KV heads, ffn 1536), one layer
     "wide576": TinyConfig(family="llama", tokenizer="gpt2", hidden_size=576, intermediate_size=1536, num_layers=1,
                           num_heads=9, num_kv_heads=3, tie_word_embeddings=True, seed=4, init_std=0.04),

@@ -108,12 +108,12 @@ def test_pruned_checkpoint_loads_exports_and_matches_in_llama_cpp(cli, tiny, tmp
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["--num-heads", "8"], "larger than the model's 4"),
+        (["--num-heads", "8"], "--num-heads 8 is larger than the model's 4"),  # the field, worded as its flag
         (["--num-heads", "3", "--num-kv-heads", "2"], "not a multiple"),
         (["--drop-layers", "2"], "drop all 2 layers"),
         (["--target-params", "0.01"], "no plan fits"),
-        (["--ffn-dim", "0"], "at least 1"),
-        (["--layers", "0,7"], "layers 0..1"),
+        (["--ffn-dim", "0"], "--ffn-dim 0: a width must be at least 1"),
+        (["--layers", "0,7"], "--layers [7]: the model has layers 0..1"),
     ],
 )
 def test_impossible_requests_are_refused_and_write_nothing(cli, tiny, tmp_path, args, needle):

@@ -81,11 +81,50 @@ def _bad(tmp_path, tiny, edit) -> str:
     (lambda t: t + '\nartifacts = [{ format = "onnx", quant = "Q4_K_M" }]\n', "unknown onnx quant 'Q4_K_M'"),
     (lambda t: t + "\ngates = { max_mean_kls = 0.1 }\n", "unknown key 'max_mean_kls' (did you mean 'max_mean_kl'?)"),
     (lambda t: t.replace('train = "data.txt"', 'train = "nope.txt"'), "data.train: data path 'nope.txt' does not exist"),
-    (lambda t: t.replace("max_steps = 6", "max_steps = -6"), "distill.max_steps: expected int"),
+    (lambda t: t.replace("max_steps = 6", "max_steps = -6"), "distill.max_steps: must be at least 1, not -6"),
+    (lambda t: t.replace("max_steps = 6", "max_steps = 6.5"), "distill.max_steps: expected a whole number, not 6.5"),
     (lambda t: t.replace("[[targets]]", "[[targetz]]"), "unknown key 'targetz'"),
-], ids=["stage", "key", "target", "teacher", "quant", "format-quant", "gate-metric", "data-path", "negative", "no-targets"])
+    (lambda t: t.replace("ffn_dim = 64", 'target_params = "1.5"'), "prune.target_params: '1.5': a fraction must be at most 1"),
+    (lambda t: t.replace("ffn_dim = 64", 'target_params = "60Q"'), "prune.target_params: '60Q': give a fraction"),
+    (lambda t: t.replace("ffn_dim = 64", 'layers = "0,a"'), "prune.layers: '0,a': give comma-separated layer numbers"),
+    (lambda t: t.replace("ffn_dim = 64", "layers = [0, -1]"), "prune.layers: [0, -1]: give the layer numbers to keep"),
+    (lambda t: t.replace("ffn_dim = 64", "random_seed = 1"), "prune: say what to prune"),
+    (lambda t: t.replace("ffn_dim = 64", "layers = [0, 5]"), "prune.layers: [5]: the model has layers 0..1"),
+    (lambda t: t.replace("ffn_dim = 64", "ffn_dim = 100000"), "prune.ffn_dim: 100000 is larger than the model's"),
+    (lambda t: t.replace("ffn_dim = 64", 'ffn_dim = 64\nlayer_metric = "ppl"'), "prune.layer_metric: 'ppl' is not one of block"),
+    (lambda t: t.replace("lr = 5e-3", 'lr = 5e-3\nhidden_loss = "l1"'), "distill.hidden_loss: 'l1' is not a hidden-state loss"),
+    (lambda t: t.replace("lr = 5e-3", 'lr = 5e-3\nhidden_weight = 0.5\nlayer_map = "0-0"'),
+     "distill.layer_map: '0-0' is not a list of STUDENT:TEACHER layer pairs"),
+    (lambda t: t.replace("lr = 5e-3", "lr = 5e-3\nhidden_weight = 0.5\ncache_teacher = true"),
+     "distill.cache_teacher: cannot go with hidden_weight"),
+    (lambda t: t.replace("lr = 5e-3", "lr = 0"), "distill.lr: must be above 0"),
+    (lambda t: t.replace("lr = 5e-3", 'lr = 5e-3\nloss = "kl"'), "distill.loss: 'kl' is not a loss"),
+], ids=["stage", "key", "target", "teacher", "quant", "format-quant", "gate-metric", "data-path", "negative", "fraction",
+        "no-targets", "budget", "budget-unit", "layers", "layers-list", "nothing-to-prune", "no-such-layer", "wider", "layer-metric", "hidden-loss",
+        "layer-map", "cache-and-hidden", "lr", "loss"])
 def test_bad_recipes_are_refused_before_any_work(tmp_path, tiny, edit, says):
     assert says in _bad(tmp_path, tiny, edit)
+
+
+def test_recipe_options_take_the_cli_forms_and_normalise(tmp_path, tiny):
+    """The recipe takes `edgeslm prune`'s forms (a budget with a unit, layers as "0,1,3" or a list) and keeps the
+    number or tuple the CLI would make, so two spellings of one plan give one stage key."""
+    from edgeslm.run import plan_stages, _texts
+    from edgeslm.models.loader import open_checkpoint
+
+    def load(prune: str):
+        p = _recipe(tmp_path / "ok", tiny("llama4"))
+        p.write_text(p.read_text().replace("ffn_dim = 64", prune).replace("lr = 5e-3", "lr = 5e-3\nseed = 0"))
+        return load_recipe(p)
+
+    assert load('target_params = "60K"').prune.target_params == 60e3
+    assert load("target_params = 60e3").prune.target_params == 60e3
+    assert load("target_params = 0.5").prune.target_params == 0.5
+    a, b = load('layers = "0,1,3"'), load("layers = [0, 1, 3]")
+    assert a.prune.layers == b.prune.layers == (0, 1, 3)
+    teacher = open_checkpoint(a.teacher)
+    assert plan_stages(a, teacher, _texts(a))[0].key == plan_stages(b, teacher, _texts(b))[0].key
+    assert a.distill.seed == 0  # 0 is a seed, not a missing count
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +234,47 @@ def test_a_run_killed_during_distill_resumes_and_ends_equal(tmp_path, tiny):
     assert a.keys() == b.keys()
     for k in a:  # the resumed run retraced the same batches: the same student
         assert (a[k] - b[k]).abs().max() <= 1e-6, k
+
+
+def _only_q8(folder: Path, teacher: Path, prune: str, distill: str, steps: int = 4) -> Path:
+    """A recipe building one GGUF, with the given [prune] selection and extra [distill] settings."""
+    p = _recipe(folder, teacher, steps=steps, extra='artifacts = [{ format = "gguf", quant = "Q8_0" }]')
+    p.write_text(p.read_text().replace("ffn_dim = 64", prune).replace("lr = 5e-3", "lr = 5e-3\n" + distill))
+    return p
+
+
+def test_recipe_prune_and_distill_options_reach_their_stages(tmp_path, tiny):
+    """Every `edgeslm prune`/`distill` option a recipe may set arrives at its stage: kept layers and the random
+    baseline's seed in prune_record.json, the teacher cache (built once, reused by a changed distill), sequence-level
+    KD, and hidden-state matching planned from the prune step's record."""
+    from edgeslm.run import run_recipe
+
+    p = _only_q8(tmp_path / "a", tiny("llama4"), 'layers = "0,2,3"\nrandom_seed = 3',
+                 "cache_teacher = true\ntop_k = 8\ngenerate = true\nnum_prompts = 4\nmax_new_tokens = 24")
+    res = run_recipe(load_recipe(p))
+    prune_dir, distill_dir = res.stages[0].folder, res.stages[1].folder
+    record = json.loads((prune_dir / "prune_record.json").read_text())
+    assert record["kept"]["layers"] == [0, 2, 3] and record["request"]["layers"] == [0, 2, 3]
+    assert record["selection"] == "random (seed 3)"
+    recipe = json.loads((distill_dir / "distill.json").read_text())["recipe"]
+    assert recipe["teacher"] == "cache top-8" and recipe["generate"]["num_prompts"] == 4
+    caches = list(prune_dir.parent.glob("teacher-cache-*"))
+    assert len(caches) == 1 and (caches[0] / "cache.json").is_file()
+    made = (caches[0] / "cache.json").stat().st_mtime_ns
+
+    p2 = _only_q8(tmp_path / "a", tiny("llama4"), 'layers = "0,2,3"\nrandom_seed = 3',
+                  "cache_teacher = true\ntop_k = 8\ngenerate = true\nnum_prompts = 4\nmax_new_tokens = 24", steps=6)
+    again = run_recipe(load_recipe(p2))
+    assert [s.reused for s in again.stages] == [True, False, False]
+    assert list(prune_dir.parent.glob("teacher-cache-*")) == caches  # the changed distill read the same cache
+    assert (caches[0] / "cache.json").stat().st_mtime_ns == made
+
+    h = _only_q8(tmp_path / "b", tiny("llama4"), "drop_layers = 1", 'hidden_weight = 0.5\nhidden_loss = "mse"')
+    hid = run_recipe(load_recipe(h))
+    hidden = json.loads((hid.stages[1].folder / "distill.json").read_text())["recipe"]["hidden"]
+    kept = json.loads((hid.stages[0].folder / "prune_record.json").read_text())["kept"]["layers"]
+    assert hidden["weight"] == 0.5 and hidden["loss"] == "mse"
+    assert [list(x) for x in hidden["layer_map"]] == [[i, t] for i, t in enumerate(kept[:2])]  # from the record
 
 
 def test_a_baseline_gives_a_changelog_of_every_stage_and_artifact(first_run, tmp_path):

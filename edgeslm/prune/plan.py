@@ -61,9 +61,9 @@ def _check_width(name: str, value: int | None, original: int) -> None:
     if value is None:
         return
     if value <= 0:
-        raise UsageError(f"--{name} {value}: a width must be at least 1.")
+        raise ConfigError(name, f"{value}: a width must be at least 1.")
     if value > original:
-        raise UsageError(f"--{name} {value} is larger than the model's {original}; pruning only removes structure.")
+        raise ConfigError(name, f"{value} is larger than the model's {original}; pruning only removes structure.")
 
 
 def resolve(req: PruneRequest, base: ModelSpec) -> PrunePlan:
@@ -81,20 +81,20 @@ def resolve(req: PruneRequest, base: ModelSpec) -> PrunePlan:
     if req.layers is not None:
         bad = [i for i in req.layers if not 0 <= i < L]
         if bad:
-            raise UsageError(f"--layers {bad}: the model has layers 0..{L - 1}.")
+            raise ConfigError("layers", f"{bad}: the model has layers 0..{L - 1}.")
         if len(set(req.layers)) != len(req.layers):
-            raise UsageError("--layers lists a layer twice.")
+            raise ConfigError("layers", "lists a layer twice.")
         layers = tuple(sorted(req.layers))
     n_layers = len(layers) if layers is not None else L - (req.drop_layers or 0)
     if req.drop_layers is not None and req.drop_layers < 0:
-        raise UsageError("--drop-layers must be >= 0.")
+        raise ConfigError("drop_layers", "must be >= 0.")
     if n_layers <= 0:
         raise UsageError(f"that would drop all {L} layers; keep at least one.")
 
-    _check_width("ffn-dim", req.ffn_dim, base.intermediate_size)
-    _check_width("hidden-size", req.hidden_size, base.hidden_size)
-    _check_width("num-heads", req.num_heads, base.num_heads)
-    _check_width("num-kv-heads", req.num_kv_heads, base.num_kv_heads)
+    _check_width("ffn_dim", req.ffn_dim, base.intermediate_size)
+    _check_width("hidden_size", req.hidden_size, base.hidden_size)
+    _check_width("num_heads", req.num_heads, base.num_heads)
+    _check_width("num_kv_heads", req.num_kv_heads, base.num_kv_heads)
     ffn = _round(req.ffn_dim or base.intermediate_size, base.intermediate_size, req.round_to, "ffn-dim", notes)
     hidden = _round(req.hidden_size or base.hidden_size, base.hidden_size, req.round_to, "hidden-size", notes)
 
