@@ -136,12 +136,15 @@ def load_runner(path: Path, options: RunnerOptions, fmt: str | None = None) -> R
     return runner_factory(fmt or format_of(path).name, options.runner)(path, options)
 
 
-def open_runner(path: Path, threads: int, *, log: Path | None = None, timeout_s: float | None = None, **options):
+def open_runner(path: Path, threads: int, *, log: Path | None = None, timeout_s: float | None = None,
+                wait: bool = True, **options):
     """Load an artifact in its own runtime, in a child process (runners.process.RuntimeProcess).
 
     ``options`` are RunnerOptions fields (kv_cache, n_ctx, runner). The child's
-    output goes to ``log``. Raises ArtifactError (missing, corrupt), UsageError
-    (an unknown option), RuntimeFailure (the runtime crashed or hung while loading).
+    output goes to ``log``. With ``wait=False`` it returns once the child is
+    started, and loading goes on while the caller works (see RuntimeProcess).
+    Raises ArtifactError (missing, corrupt), UsageError (an unknown option),
+    RuntimeFailure (the runtime crashed or hung while loading).
     """
     from edgeslm.runners.process import DEFAULT_TIMEOUT_S, RuntimeProcess
 
@@ -153,7 +156,16 @@ def open_runner(path: Path, threads: int, *, log: Path | None = None, timeout_s:
 
     if not path.exists():
         raise ArtifactError(f"artifact {path} does not exist.")
-    return RuntimeProcess(path, format_of(path).name, opts, log=log, timeout_s=timeout_s or DEFAULT_TIMEOUT_S)
+    return RuntimeProcess(path, format_of(path).name, opts, log=log, timeout_s=timeout_s or DEFAULT_TIMEOUT_S, wait=wait)
+
+
+def logits_later(runner: Runner, ids: Sequence[int]) -> Callable[[], np.ndarray]:
+    """Ask ``runner`` for the (T, V) logits of ``ids`` now and take them from the returned call later.
+
+    A runtime process computes in the meantime, so the caller's own work overlaps
+    it; a runner in this process computes when they are taken."""
+    send = getattr(runner, "logits_later", None)
+    return send(ids) if send is not None else (lambda: runner.logits(ids))
 
 
 def measure_speed(runner: Runner, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3) -> SpeedResult:

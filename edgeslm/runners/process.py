@@ -35,7 +35,7 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -63,10 +63,16 @@ class RuntimeProcess:
     request, or is killed; ArtifactError/UsageError when the runtime refuses
     (a corrupt file). Use as a context manager, or call ``close()``: the child
     is killed if it does not exit, and also when this process exits.
+
+    With ``wait=False`` the constructor only starts the child and sends "load":
+    the caller works while Python starts, the runtime imports and the artifact
+    loads, and the load's answer (or refusal) comes with the first request, or
+    ``ready()``. Requests are answered in order, so ``logits_later`` can keep one
+    request in flight while the caller computes.
     """
 
     def __init__(self, path: Path, fmt: str, options: RunnerOptions, *, log: Path | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, wait: bool = True):
         self.path, self.format, self.options, self.timeout_s = Path(path), fmt, options, timeout_s
         self.threads = options.threads
         self.name = options.runner or fmt  # replaced by the runtime's own name once loaded
@@ -81,6 +87,9 @@ class RuntimeProcess:
         self.scratch = Path(tempfile.mkdtemp(prefix="edgeslm-rt-", dir=_scratch_root()))
         self._buf = b""
         self._n = 0
+        self._in_flight: list[str] = []  # what each request sent and not yet answered was doing, oldest first
+        self.versions: dict[str, str] = {}
+        self.info: dict[str, Any] = {}
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "edgeslm.runners.worker", "--scratch", str(self.scratch)],
@@ -89,15 +98,24 @@ class RuntimeProcess:
                 start_new_session=True,
             )
         _LIVE.add(self)
-        try:
-            info = self._call({"op": "load", "path": str(self.path.resolve()), "format": fmt, "options": options.to_dict()},
-                              "loading the artifact")
-        except BaseException:
-            self.close(kill=True)
-            raise
-        self.name = info["runtime"]
-        self.versions: dict[str, str] = info.get("versions", {})
-        self.info: dict[str, Any] = info.get("info", {})
+        self._request({"op": "load", "path": str(self.path.resolve()), "format": fmt, "options": options.to_dict()},
+                      "loading the artifact")
+        self._loaded = False
+        if wait:
+            try:
+                self.ready()
+            except BaseException:
+                self.close(kill=True)
+                raise
+
+    def ready(self) -> "RuntimeProcess":
+        """Wait for the artifact to load (name, versions and info are then the runtime's). Raises as requests do."""
+        if not self._loaded:
+            self._loaded = True
+            info = self._answer()
+            self.name = info["runtime"]
+            self.versions, self.info = info.get("versions", {}), info.get("info", {})
+        return self
 
     # --- the Runner protocol ---------------------------------------------------
 
@@ -111,7 +129,14 @@ class RuntimeProcess:
 
     def logits(self, ids: Sequence[int]) -> np.ndarray:
         """(T, V) float32 logits at every position of ``ids`` from an empty cache."""
-        return self._array(self._call({"op": "logits", "ids": [int(t) for t in ids]}, "computing logits"))
+        return self.logits_later(ids)()
+
+    def logits_later(self, ids: Sequence[int]) -> Callable[[], np.ndarray]:
+        """Send a logits request now; the returned call waits for its (T, V) float32 answer. The child computes
+        while the caller does other work (verify runs the reference meanwhile). Take it before the next request."""
+        self.ready()
+        self._request({"op": "logits", "ids": [int(t) for t in ids]}, "computing logits")
+        return lambda: self._array(self._answer())
 
     def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Generation:
         r = self._call({"op": "generate", "prompt": [int(t) for t in prompt], "max_new_tokens": int(max_new_tokens)},
@@ -160,12 +185,25 @@ class RuntimeProcess:
         self.proc.stdin.flush()
 
     def _call(self, req: dict, doing: str) -> dict:
+        self.ready()
+        self._request(req, doing)
+        return self._answer()
+
+    def _request(self, req: dict, doing: str) -> None:
+        if self._in_flight and req["op"] != "load":  # answers come in order: one request at a time, besides load
+            raise RuntimeError(f"{req['op']!r} sent while {self._in_flight[0]!r} awaits its answer")
         self._n += 1
         try:
             self._send(req)
         except (BrokenPipeError, OSError):
             self._fail(self._exit_reason(), doing)
+        self._in_flight.append(doing)
+
+    def _answer(self) -> dict:
+        """The oldest unanswered request's answer. Raises RuntimeFailure, or the runtime's refusal."""
+        doing = self._in_flight[0]
         line = self._read_line(time.monotonic() + self.timeout_s, doing)
+        self._in_flight.pop(0)
         resp = json.loads(line)
         if resp.pop("ok", False):
             return resp
