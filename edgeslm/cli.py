@@ -428,9 +428,18 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, 
 @click.option("--num-heads", type=int, help="New query-head count (heads ranked by output norm).")
 @click.option("--num-kv-heads", type=int, help="New KV-head count; each KV group goes with its query heads.")
 @click.option("--hidden-size", type=int, help="New residual width (channels ranked by norm-layer outputs).")
-@click.option("--target-params", help="A budget: fraction of the model (0.5) or a count (60e6, 60M); edgeslm picks the sizes.")
+@click.option("--target-params", help="A budget: fraction of the model (0.5) or a count (60e6, 60M). edgeslm cuts every "
+              "mix of layers, hidden size, KV groups and MLP width that fits and keeps the one with the lowest measured KL.")
+@click.option("--search-steps", default=0, show_default=True,
+              help="With --target-params: distil the 3 best candidates this many steps each and re-rank them by KL "
+              "(predicts the final order better than one-shot KL; 0: one-shot only).")
+@click.option("--rounds", default=1, show_default=True,
+              help="With --target-params: reach the budget in this many cuts, each removing the same share of what is "
+              "left, with --round-steps distillation steps from the source between them. Each round is recorded.")
+@click.option("--round-steps", default=50, show_default=True, help="Distillation steps between rounds, on the calibration text.")
 @click.option("--round-to", type=int, default=256, show_default=True, help="Round new widths to this multiple (256: K-quants, 32: group-wise 4-bit, 1: off).")
-@click.option("--plan", "plan_only_", is_flag=True, help="Print the plan (sizes, parameters per part, size per quant) and stop.")
+@click.option("--plan", "plan_only_", is_flag=True, help="Print the plan (sizes, parameters per part, size per quant) and stop; "
+              "with --target-params, the ranked candidates with their parameters and KL.")
 @click.option("--data", type=click.Path(path_type=Path), help="Calibration text (file, folder, JSONL). Default: stdlib train split.")
 @click.option("--eval-data", type=click.Path(path_type=Path), help="Evaluation text for the report. Default: stdlib test split.")
 @click.option("--calib-samples", default=64, show_default=True, help="Calibration windows.")
@@ -438,7 +447,8 @@ def build(model, target_name, output, data, ctx_len, max_tokens, runs, timeout, 
 @click.option("--random-selection", "random_seed", type=int, help="Rank structures randomly with this seed (a baseline, not for use).")
 @_overwrite
 def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_heads, num_kv_heads, hidden_size,
-              target_params, round_to, plan_only_, data, eval_data, calib_samples, seq_len, random_seed, overwrite):
+              target_params, search_steps, rounds, round_steps, round_to, plan_only_, data, eval_data, calib_samples, seq_len, random_seed,
+              overwrite):
     """Remove whole layers, heads/KV groups, MLP and hidden channels so tensors really shrink.
 
     \b
@@ -456,8 +466,8 @@ def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_he
     from edgeslm.models.loader import open_checkpoint
     from edgeslm.prune import PruneRequest, resolve
     from edgeslm.prune.plan import parse_budget, parse_layers
-    from edgeslm.prune.stage import prune_checkpoint
-    from edgeslm.render import prune_plan, prune_result
+    from edgeslm.prune.stage import prune_checkpoint, search_checkpoint
+    from edgeslm.render import plan_search, prune_plan, prune_result
 
     progress = _progress(time.perf_counter())
     ckpt = open_checkpoint(model)
@@ -465,7 +475,13 @@ def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_he
                        num_kv_heads=num_kv_heads, hidden_size=hidden_size, target_params=parse_budget(target_params),
                        round_to=round_to)
     plan = resolve(req, ckpt.spec)
-    click.echo(prune_plan(ckpt.spec, plan))
+    if plan_only_ and req.target_params is not None:
+        found = search_checkpoint(ckpt, req, text_or_split(data, "train"), calib_samples=calib_samples, seq_len=seq_len,
+                                  layer_metric=layer_metric, search_steps=search_steps, progress=progress)
+        click.echo(plan_search(found.to_dict()))
+        return
+    if req.target_params is None or plan_only_:
+        click.echo(prune_plan(ckpt.spec, plan))
     if plan_only_:
         return
     if output is None:
@@ -474,7 +490,11 @@ def prune_cmd(model, output, drop_layers, layers_, layer_metric, ffn_dim, num_he
         click.echo("note: the plan prunes nothing; the output equals the source")
     pruned = prune_checkpoint(ckpt, output, req, text_or_split(data, "train"), text_or_split(eval_data, "test"),
                               calib_samples=calib_samples, seq_len=seq_len, layer_metric=layer_metric,
-                              random_seed=random_seed, overwrite=overwrite, progress=progress)
+                              random_seed=random_seed, search_steps=search_steps, rounds=rounds, round_steps=round_steps,
+                              overwrite=overwrite, progress=progress)
+    if pruned.record.search:
+        click.echo(plan_search(pruned.record.search) + "\n")
+        click.echo(prune_plan(ckpt.spec, pruned.record.prune_plan))
     click.echo("\n" + prune_result(pruned))
 
 

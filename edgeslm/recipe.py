@@ -61,12 +61,17 @@ class PruneStep:
     seq_len: int = _opt(256, least=8)
     layer_metric: str = _opt("block-influence", choices=("block-influence", "perplexity"))
     random_seed: int | None = _opt(least=0)  # rank structures randomly: a baseline, not for use
+    search_steps: int = _opt(0, least=0)  # distil the best candidates this many steps and re-rank them
+    rounds: int = _opt(1, least=1)  # reach target_params in this many cuts, distilling between them
+    round_steps: int = _opt(50, least=0)  # distillation steps between rounds
 
     def __post_init__(self) -> None:
         from edgeslm.prune.plan import parse_budget, parse_layers
 
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen: normalised once, here)
         set_("target_params", parse_budget(self.target_params))
+        if self.rounds > 1 and self.target_params is None:
+            raise ConfigError("rounds", f"{self.rounds} rounds need a budget: set target_params too.")
         if isinstance(self.layers, str):
             set_("layers", parse_layers(self.layers))
         elif self.layers is not None:

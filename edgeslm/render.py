@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from edgeslm.run import RunResult, StagePlan
     from edgeslm.targets import Target
 
-__all__ = ["checkpoint_summary", "distill_table", "prune_plan", "prune_result", "run_plan", "run_result", "target_detail",
+__all__ = ["checkpoint_summary", "distill_table", "plan_search", "prune_plan", "prune_result", "run_plan", "run_result", "target_detail",
            "targets_table", "render_failures", "render_gates", "render_markdown", "render_summary"]
 
 
@@ -90,12 +90,37 @@ def prune_plan(spec: ModelSpec, plan: PrunePlan) -> str:
     return "\n".join(lines)
 
 
+def plan_search(found: dict[str, Any]) -> str:
+    """`edgeslm prune --target-params`: the candidates best first (PlanSearch.to_dict()), with their KL."""
+    cands = found["candidates"]
+    distilled = found["search_steps"] > 0
+    m = found["measured_on"]
+    lines = [f"architectures at {found['budget']:,} parameters, ranked by "
+             + (f"KL after {found['search_steps']} distillation steps (then one-shot KL)" if distilled else "one-shot KL")
+             + f" to the source on {m['windows']} calibration windows ({m['tokens']:,} tokens)",
+             f"{'rank':>4}  {'layers':>6}{'hidden':>7}{'ffn':>7}{'heads':>7}{'params':>12}  {'kind':<6}{'one-shot KL':>12}"
+             + (f"{'distilled KL':>14}" if distilled else "") + "  note"]
+    for i, c in enumerate(cands, 1):
+        dk = f"{c['distilled_kl']:>14.4f}" if c["distilled_kl"] is not None else f"{'-':>14}"
+        note = "chosen" if i == 1 else ""
+        note = ", ".join(x for x in (note, c["baseline"]) if x)
+        lines.append(f"{i:>4}  {c['layers']:>6}{c['hidden']:>7}{c['ffn']:>7}{str(c['heads']) + '/' + str(c['kv_heads']):>7}"
+                     f"{c['params']:>12,}  {c['kind']:<6}{c['one_shot_kl']:>12.4f}" + (dk if distilled else "") + f"  {note}")
+    return "\n".join(lines)
+
+
 def prune_result(pruned: PrunedCheckpoint) -> str:
     """Perplexity and KL against the source, per part pruned and all together."""
     rec = pruned.record
     lines = [f"{'pruned part':<12}{'ppl source':>12}{'ppl pruned':>12}{'mean KL':>10}"]
     lines += [f"{part:<12}{r['ppl_source']:>12.3f}{r['ppl_pruned']:>12.3f}{r['mean_kl']:>10.4f}"
               for part, r in rec.report.items()]
+    if rec.rounds:
+        lines.append(f"\n{'round':>5}{'params':>13}  {'layers':>6}{'hidden':>7}{'ffn':>7}{'KL cut':>10}{'KL distilled':>14}")
+        for r in rec.rounds:
+            p, after = r["plan"], r.get("kl_to_source_after")
+            lines.append(f"{r['round']:>5}{r['params']:>13,}  {p['num_layers']:>6}{p['hidden_size']:>7}{p['ffn_dim']:>7}"
+                         f"{r['kl_to_source']:>10.4f}" + (f"{after:>14.4f}" if after is not None else f"{'-':>14}"))
     lines.append(f"\nwrote {pruned.checkpoint.path} ({rec.params['after']:,} parameters, {rec.kept_fraction:.0%} of the source)")
     return "\n".join(lines)
 

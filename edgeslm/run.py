@@ -227,7 +227,8 @@ def _prune(plan, recipe, source, texts, progress) -> StageRecord:
                        round_to=p.round_to)
     prune_checkpoint(_checkpoint(source), plan.folder, req, texts["calibration"], texts["eval"],
                      calib_samples=p.calib_samples, seq_len=p.seq_len, layer_metric=p.layer_metric,
-                     random_seed=p.random_seed, progress=progress)
+                     random_seed=p.random_seed, search_steps=p.search_steps, rounds=p.rounds, round_steps=p.round_steps,
+                     progress=progress)
     return _record(plan, time.perf_counter() - t0)
 
 

@@ -65,3 +65,28 @@ def test_depth_drop_a_third_of_the_layers(setup, metric):
           + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(all_ppl.items(), key=lambda kv: kv[1])))
     assert chosen == pytest.approx(min(all_ppl.values()), rel=1e-6)
     assert chosen < sum(all_ppl.values()) / len(all_ppl)  # the mean is what a random pick scores on average
+
+
+def test_plan_search_prefers_what_measures_better_on_held_out_text(setup):
+    """At half the parameters the search's choice has a lower KL to the teacher than the plans it ranks
+    below it, measured again by another path (prune() + compare()) on held-out test windows it never saw."""
+    from edgeslm.prune import score
+    from edgeslm.prune.report import compare
+    from edgeslm.prune.stage import find_plan
+
+    lm, calib, held = setup
+    scores = score(lm.model, calib.forward_loop, calib.loss)
+    found = find_plan(lm.model, PruneRequest(target_params=0.5), lm.spec, calib, scores)
+    cands = found.candidates
+    assert len(cands) >= 4
+    assert [c.one_shot_kl for c in cands] == sorted(c.one_shot_kl for c in cands)
+
+    def held_kl(c) -> float:
+        return compare(lm.model, prune(lm.model, c.plan, calib.forward_loop, scores=scores).model, held)["mean_kl"]
+
+    best, middle, worst = cands[0], cands[len(cands) // 2], cands[-1]
+    kl = {name: held_kl(c) for name, c in (("best", best), ("middle", middle), ("worst", worst))}
+    print("plan search, demo teacher at 50%: " + "; ".join(
+        f"{c.kind} {c.plan.num_layers}L h{c.plan.hidden_size} f{c.plan.ffn_dim} kv{c.plan.num_kv_heads} "
+        f"{c.baseline or ''} one-shot {c.one_shot_kl:.3f}" for c in cands) + f"; held-out {kl}")
+    assert kl["best"] < kl["middle"] < kl["worst"]

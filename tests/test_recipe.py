@@ -99,9 +99,11 @@ def _bad(tmp_path, tiny, edit) -> str:
      "distill.cache_teacher: cannot go with hidden_weight"),
     (lambda t: t.replace("lr = 5e-3", "lr = 0"), "distill.lr: must be above 0"),
     (lambda t: t.replace("lr = 5e-3", 'lr = 5e-3\nloss = "kl"'), "distill.loss: 'kl' is not a loss"),
+    (lambda t: t.replace("ffn_dim = 64", "ffn_dim = 64\nrounds = 2"), "prune.rounds: 2 rounds need a budget"),
+    (lambda t: t.replace("ffn_dim = 64", "target_params = 0.5\nsearch_steps = -1"), "prune.search_steps: must be at least 0"),
 ], ids=["stage", "key", "target", "teacher", "quant", "format-quant", "gate-metric", "data-path", "negative", "fraction",
         "no-targets", "budget", "budget-unit", "layers", "layers-list", "nothing-to-prune", "no-such-layer", "wider", "layer-metric", "hidden-loss",
-        "layer-map", "cache-and-hidden", "lr", "loss"])
+        "layer-map", "cache-and-hidden", "lr", "loss", "rounds-without-budget", "search-steps"])
 def test_bad_recipes_are_refused_before_any_work(tmp_path, tiny, edit, says):
     assert says in _bad(tmp_path, tiny, edit)
 

@@ -19,13 +19,22 @@ from edgeslm.prune.apply import Keep, choose, slice_model
 from edgeslm.prune.importance import Importance, activation_importance, block_influence, loss_increase
 from edgeslm.prune.plan import PrunePlan, PruneRequest, plan_for_budget, resolve
 
-__all__ = ["PruneRequest", "PrunePlan", "PruneResult", "prune", "resolve", "plan_for_budget", "LAYER_METRICS"]
+__all__ = ["PruneRequest", "PrunePlan", "PruneResult", "Scores", "score", "prune", "resolve", "plan_for_budget", "LAYER_METRICS"]
 
 # --layer-metric name -> scorer(model, forward_loop, loss) -> (L,) importance
 LAYER_METRICS: dict[str, Callable] = {
     "block-influence": lambda model, fl, loss: block_influence(model, fl),
     "perplexity": lambda model, fl, loss: loss_increase(model, loss),
 }
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Importance of every structure of one model, measured once on calibration data."""
+
+    importance: Importance
+    layers: torch.Tensor  # (L,) higher = more important
+    layer_metric: str
 
 
 @dataclass(frozen=True)
@@ -38,12 +47,10 @@ class PruneResult:
     layer_metric: str
 
 
-def prune(model, plan: PrunePlan, forward_loop, loss=None, *, layer_metric: str = "block-influence",
-          random_seed: int | None = None) -> PruneResult:
-    """Score structures on calibration data and cut ``model`` down to ``plan``.
+def score(model, forward_loop, loss=None, *, layer_metric: str = "block-influence", layers: bool = True) -> Scores:
+    """Activation importance of channels and heads, and (with ``layers``) of each block by ``layer_metric``.
 
-    ``random_seed`` replaces every importance score by a random one: the
-    baseline that importance-based selection is measured against.
+    Raises UsageError for an unknown metric, or "perplexity" without ``loss``.
     """
     from edgeslm.errors import UsageError
 
@@ -53,11 +60,23 @@ def prune(model, plan: PrunePlan, forward_loop, loss=None, *, layer_metric: str 
         raise UsageError("the perplexity layer metric needs a loss callable")
     model.eval()
     imp = activation_importance(model, forward_loop)
-    needs_layer_scores = plan.layers is None and plan.num_layers < model.config.num_hidden_layers
-    scores = LAYER_METRICS[layer_metric](model, forward_loop, loss) if needs_layer_scores else torch.ones(model.config.num_hidden_layers)
+    n = model.config.num_hidden_layers
+    return Scores(imp, LAYER_METRICS[layer_metric](model, forward_loop, loss) if layers else torch.ones(n), layer_metric)
+
+
+def prune(model, plan: PrunePlan, forward_loop, loss=None, *, layer_metric: str = "block-influence",
+          random_seed: int | None = None, scores: Scores | None = None) -> PruneResult:
+    """Score structures on calibration data (unless ``scores`` are given) and cut ``model`` down to ``plan``.
+
+    ``random_seed`` replaces every importance score by a random one: the
+    baseline that importance-based selection is measured against.
+    """
+    if scores is None:
+        needs_layer_scores = plan.layers is None and plan.num_layers < model.config.num_hidden_layers
+        scores = score(model, forward_loop, loss, layer_metric=layer_metric, layers=needs_layer_scores)
     gen = torch.Generator().manual_seed(random_seed) if random_seed is not None else None
-    keep = choose(plan, imp, scores, model.config, generator=gen)
-    return PruneResult(slice_model(model, plan, keep), plan, keep, imp, scores, layer_metric)
+    keep = choose(plan, scores.importance, scores.layers, model.config, generator=gen)
+    return PruneResult(slice_model(model, plan, keep), plan, keep, scores.importance, scores.layers, scores.layer_metric)
 
 
 def single_part_plans(plan: PrunePlan, base) -> dict[str, PrunePlan]:

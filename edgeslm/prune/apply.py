@@ -24,6 +24,22 @@ class Keep:
     kv_heads: dict[int, tuple[int, ...]]
     hidden: tuple[int, ...]
 
+    def then(self, inner: Keep) -> Keep:
+        """What ``inner`` keeps of the model this Keep made, in this Keep's source numbering.
+
+        A model sliced by ``self`` has layer i = source layer ``self.layers[i]``,
+        and channel/head j of it = ``self.<part>[...][j]`` (slices keep order), so
+        composing is indexing. Used when pruning in rounds.
+        """
+        src = self.layers
+        return Keep(
+            layers=tuple(src[i] for i in inner.layers),
+            ffn={src[i]: tuple(self.ffn[src[i]][j] for j in inner.ffn[i]) for i in inner.layers},
+            q_heads={src[i]: tuple(self.q_heads[src[i]][j] for j in inner.q_heads[i]) for i in inner.layers},
+            kv_heads={src[i]: tuple(self.kv_heads[src[i]][j] for j in inner.kv_heads[i]) for i in inner.layers},
+            hidden=tuple(self.hidden[j] for j in inner.hidden),
+        )
+
     def to_dict(self) -> dict:
         return {"layers": list(self.layers), "ffn": {str(k): list(v) for k, v in self.ffn.items()},
                 "q_heads": {str(k): list(v) for k, v in self.q_heads.items()},

@@ -67,12 +67,23 @@ def _check_width(name: str, value: int | None, original: int) -> None:
 
 
 def resolve(req: PruneRequest, base: ModelSpec) -> PrunePlan:
-    """Turn a request into a plan. Raises UsageError for impossible requests."""
+    """Turn a request into a plan. Raises UsageError for impossible requests.
+
+    For a budget this is the spec-only planner's choice, a check that some plan
+    fits; `edgeslm prune` then searches for the plan by measured loss (search.py).
+    """
     if req.target_params is not None:
         explicit = (req.drop_layers, req.layers, req.ffn_dim, req.num_heads, req.num_kv_heads, req.hidden_size)
         if any(x is not None for x in explicit):
             raise UsageError("--target-params picks every size itself; do not combine it with explicit sizes.")
-        return plan_for_budget(base, req.target_params, req.round_to)
+        try:
+            return plan_for_budget(base, req.target_params, req.round_to)
+        except UsageError:
+            # the search also goes below half the layers and hidden size: a budget only it can meet is valid
+            from edgeslm.prune.search import candidate_plans
+
+            cands = candidate_plans(base, budget_params(base, req.target_params), req.round_to)  # raises if none fits
+            return max(cands, key=lambda c: c.params).plan
     notes: list[str] = []
     L = base.num_layers
     if req.layers is not None and req.drop_layers is not None:
@@ -121,10 +132,19 @@ def _multiples(original: int, multiple: int, lowest: int) -> list[int]:
     return sorted({original, *[v for v in vals if v > 0]}, reverse=True)
 
 
+def budget_params(base: ModelSpec, target: float) -> float:
+    """A --target-params value as parameters: a fraction (<= 1) of ``base``, else a count."""
+    return target * base.num_params if target <= 1 else target
+
+
 def plan_for_budget(base: ModelSpec, target: float, round_to: int = 256) -> PrunePlan:
-    """The largest plan at or under the budget, preferring width pruning over depth."""
+    """The largest plan at or under the budget from the spec alone, preferring width pruning over depth.
+
+    It needs no model, so it checks a budget before any work and is the
+    "spec-only planner" row of a plan search, which `edgeslm prune` uses instead.
+    """
     total = base.num_params
-    budget = target * total if target <= 1 else target
+    budget = budget_params(base, target)
     if target <= 0:
         raise UsageError("--target-params must be positive (a fraction like 0.5, or a count like 60e6).")
     if budget >= total:

@@ -7,13 +7,14 @@ prune_record.json holds PruneRecord.to_dict(); its layout is an interface
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeslm.errors import ModelLoadError
 from edgeslm.models.loader import CheckpointDir, open_checkpoint
 from edgeslm.prune.apply import Keep
+from edgeslm.prune.plan import PrunePlan
 
 RECORD = "prune_record.json"
 
@@ -33,6 +34,14 @@ class PruneRecord:
     params: dict[str, int]  # before, after
     prune_seconds: float
     edgeslm_version: str
+    search: dict[str, Any] | None = None  # PlanSearch.to_dict() when a budget was searched: candidates best first
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # pruning in rounds: each round's budget, plan, KL
+
+    @property
+    def prune_plan(self) -> PrunePlan:
+        """The plan the checkpoint was cut to."""
+        return PrunePlan(**{**self.plan, "layers": tuple(self.plan["layers"]) if self.plan["layers"] else None,
+                            "notes": tuple(self.plan.get("notes", ()))})
 
     @property
     def kept_fraction(self) -> float:
@@ -44,6 +53,7 @@ class PruneRecord:
             "selection": self.selection, "layer_metric": self.layer_metric, "calibration": self.calibration,
             "evaluation": self.evaluation, "importance": self.importance, "kept": self.kept.to_dict(),
             "report": self.report, "params": self.params, "prune_seconds": self.prune_seconds,
+            "search": self.search, "rounds": self.rounds,
         }
 
     @classmethod
@@ -53,7 +63,7 @@ class PruneRecord:
                     **{part: {int(layer): tuple(v) for layer, v in k[part].items()} for part in ("ffn", "q_heads", "kv_heads")})
         return cls(d["source"], d["request"], d["plan"], d["selection"], d["layer_metric"], d["calibration"],
                    d["evaluation"], d["importance"], keep, d["report"], d["params"], d["prune_seconds"],
-                   d["edgeslm_version"])
+                   d["edgeslm_version"], d.get("search"), d.get("rounds", []))
 
     @classmethod
     def read(cls, folder: Path) -> PruneRecord | None:
