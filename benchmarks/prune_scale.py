@@ -24,30 +24,18 @@ def main() -> int:
     ap.add_argument("--calib-samples", type=int, default=64)
     args = ap.parse_args()
 
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from shapes import smollm2_135m
 
     from edgeslm.corpus import stdlib_corpus
     from edgeslm.models.loader import open_checkpoint
-    from edgeslm.models.tiny import train_tokenizer
     from edgeslm.prune import PruneRequest
     from edgeslm.prune.stage import prune_checkpoint
     from edgeslm.util import peak_rss_mib
 
     work = Path(tempfile.mkdtemp(prefix="edgeslm-prune-scale-"))
     corpus = stdlib_corpus()
-    tok = train_tokenizer("smollm", 4096, corpus.splits["validation"].text)
-    cfg = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                      num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True,
-                      max_position_embeddings=2048, rope_parameters={"rope_type": "default", "rope_theta": 100000.0})
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
-    n = sum(p.numel() for p in model.parameters())
-    src = work / "smollm2-135m-shape"
-    model.save_pretrained(src)
-    # the tokenizer's 4096 ids index into the 49152-row embedding; fine for a timing run
-    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>").save_pretrained(src)
-    del model
+    src = smollm2_135m(work / "smollm2-135m-shape", corpus.splits["validation"].text)
+    n = open_checkpoint(src).spec.num_params
     print(f"source: {n / 1e6:.1f}M parameters at {src}", file=sys.stderr)
 
     t0 = time.perf_counter()

@@ -607,6 +607,8 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
 @click.option("--cache-teacher", type=click.Path(path_type=Path),
               help="Teacher top-k cache folder: filled on first use, then training runs with no teacher in memory.")
 @click.option("--top-k", default=64, show_default=True, help="Teacher tokens kept per position in --cache-teacher.")
+@click.option("--online-teacher", is_flag=True,
+              help="Keep a large teacher (50M+ parameters) in memory instead of the automatic top-k cache in ~/.cache/edgeslm.")
 @click.option("--generate", is_flag=True, help="Sequence-level KD: the teacher writes continuations of prompts from --data "
               "(JSONL \"prompt\" fields, or text prefixes); the student trains on them.")
 @click.option("--num-prompts", default=256, show_default=True, help="--generate: prompts to continue.")
@@ -618,7 +620,7 @@ def train(output, hidden_size, layers, heads, kv_heads, ffn, vocab, max_steps, b
 @_with(_training_opts(max_steps=200, lr=1e-3, bf16=False))
 @_overwrite
 def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, temperature, hidden_weight, hidden_loss, layer_map,
-            cache_teacher, top_k, generate, num_prompts, prompt_tokens, max_new_tokens, gen_temperature, fsdp, json_out,
+            cache_teacher, top_k, online_teacher, generate, num_prompts, prompt_tokens, max_new_tokens, gen_temperature, fsdp, json_out,
             max_steps, batch_size, grad_accum, eval_every, ckpt_every, seq_len, lr, seed, bf16, resume, overwrite):
     """Distill a student from the teacher's logits on your data (or the stdlib corpus).
 
@@ -658,7 +660,8 @@ def distill(teacher, student, output, data, eval_data, kd_weight, kind, beta, te
     prompts = jsonl_prompts(data) if generate and data is not None else None
     dist = from_env(fsdp)
     start = time.perf_counter()
-    res = distill_checkpoints(t, s, output, train_text, val_text, cfg, tcfg, cache_dir=cache_teacher, generate=gen,
+    res = distill_checkpoints(t, s, output, train_text, val_text, cfg, tcfg, cache_dir=cache_teacher,
+                              auto_cache=not online_teacher, generate=gen,
                               prompts=prompts, resume=resume, overwrite=overwrite, progress=_progress(start),
                               on_step=_step_bar(start), dist=dist)
     if not dist.is_main:

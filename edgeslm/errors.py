@@ -96,6 +96,17 @@ class GateFailure(EdgeSLMError):
     exit_code = 1
 
 
+class DeviceError(EdgeSLMError):
+    """A device that cannot be reached or used: connection refused, host key not trusted, no space, timed out.
+
+    Like a runtime failure it costs the rows measured on that device, never the
+    run (a fleet goes on with its other devices), and exits 1 when it is all
+    there was. Messages never carry credentials or key paths.
+    """
+
+    exit_code = 1
+
+
 class RuntimeFailure(ArtifactError):
     """A runtime that crashed, hung or was killed while it ran an artifact.
 

@@ -159,10 +159,12 @@ def _badges(r: dict) -> str:
     if r.get("failure"):
         out.append('<span class="badge fail" title="{}">runtime failed</span>'.format(html.escape(r["failure"])))
     for g in r.get("gates", []):
-        cls = "pass" if g["passed"] else "fail"
+        applied = g.get("applied", True)
+        cls = ("pass" if g["passed"] else "fail") if applied else "na"
+        word = ("pass" if g["passed"] else "FAIL") if applied else "not applied"
         value = "-" if g.get("value") is None or (isinstance(g["value"], float) and math.isnan(g["value"])) else _fmt(g["value"])
         out.append(f'<span class="badge {cls}" title="limit {_fmt(g["limit"])}, measured {value}">'
-                   f'{html.escape(g["name"])} {"pass" if g["passed"] else "FAIL"}</span>')
+                   f'{html.escape(g["name"])} {word}</span>')
     return " ".join(out) or '<span class="badge na">no gates</span>'
 
 

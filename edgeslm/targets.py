@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edgeslm.devices.spec import DeviceSpec, device_from_dict
 from edgeslm.errors import EdgeSLMError, TargetError
 
 TARGETS_DIR = Path(os.environ.get("EDGESLM_TARGETS_DIR", Path(__file__).resolve().parent.parent / "targets"))
@@ -73,12 +74,19 @@ class Target:
     artifacts: tuple[ArtifactSpec, ...]
     gates: Gates = field(default_factory=Gates)
     source: str = ""  # the file it came from
+    device: "DeviceSpec | None" = None  # where to measure ([device]); None: this machine
+    detected: bool = False  # its hardware was detected on this machine (arch = "auto"): this machine is the target
+
+    @property
+    def measured_off_target(self) -> bool:
+        """A device profile with no device to measure on: its numbers come from this machine instead."""
+        return self.device is None and not self.detected
 
     def gates_for(self, art: ArtifactSpec) -> Gates:
         return self.gates.merged(art.gates)
 
 
-_TARGET_KEYS = {f.name for f in fields(Target)} - {"source"}
+_TARGET_KEYS = {f.name for f in fields(Target)} - {"source", "detected"}
 _ART_KEYS = {f.name for f in fields(ArtifactSpec)}
 _GATE_KEYS = {f.name for f in fields(Gates)}
 _FRACTION_GATES = {"min_top1"}  # gates on a fraction: above 1 can never pass
@@ -183,10 +191,11 @@ def read_profile(path: Path, error: type[EdgeSLMError] = TargetError, kind: str 
 def target_from_dict(d: dict[str, Any], source: str) -> Target:
     """Validate a parsed profile. Raises TargetError naming the bad key or value."""
     check_keys(d, _TARGET_KEYS, source)
-    missing = sorted(_TARGET_KEYS - set(d) - {"gates", "description", "name"})
+    missing = sorted(_TARGET_KEYS - set(d) - {"gates", "description", "name", "device"})
     if missing:
         raise TargetError(f"{source}: missing required key(s): {', '.join(missing)}.")
     d = dict(d)
+    detected = d.get("arch") == AUTO
     if any(d.get(k) == AUTO for k in _AUTO_OK):
         d.update({k: v for k, v in detect_host().items() if d.get(k) == AUTO})
     try:
@@ -202,6 +211,8 @@ def target_from_dict(d: dict[str, Any], source: str) -> Target:
             artifacts=_artifacts(d["artifacts"], source),
             gates=gates_from_dict(d.get("gates", {}), f"{source}: gates"),
             source=source,
+            device=device_from_dict(d["device"], source) if "device" in d else None,
+            detected=detected,
         )
     except TypeError as e:
         raise TargetError(f"{source}: {e}") from e

@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 
@@ -98,6 +99,12 @@ def describe_exit(returncode: int) -> str:
     if returncode > 128 and returncode - 128 in signal.Signals._value2member_map_:
         return f"exited with status {returncode} ({signal.Signals(returncode - 128).name})"
     return f"exited unexpectedly with status {returncode}"
+
+
+def cache_root() -> Path:
+    """edgeslm's cache outside any repository: $EDGESLM_CACHE, else $XDG_CACHE_HOME/edgeslm, else ~/.cache/edgeslm."""
+    base = os.environ.get("EDGESLM_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "edgeslm")
+    return Path(base)
 
 
 def die_with_parent() -> None:

@@ -343,3 +343,24 @@ def test_sigkill_mid_run_leaves_a_whole_checkpoint_and_resumes(pair, tmp_path):
     subprocess.run([sys.executable, "-m", "edgeslm", "distill", *args, "-o", str(killed), "--resume"], check=True,
                    capture_output=True)
     np.testing.assert_allclose(_record(killed)["result"]["loss"], _record(full)["result"]["loss"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_large_teacher_is_cached_by_default(cli, pair, tmp_path, monkeypatch):
+    """Past AUTO_CACHE_MIN_PARAMS (lowered here to the tiny teacher's size) the cache is the default path, kept
+    outside the output in $EDGESLM_CACHE and reused by the next run; --online-teacher keeps it online."""
+    import edgeslm.distill as distill_mod
+
+    monkeypatch.setattr(distill_mod, "AUTO_CACHE_MIN_PARAMS", 1)
+    monkeypatch.setattr(distill_mod, "AUTO_CACHE_MIN_COVERAGE", 0.0)
+    monkeypatch.setenv("EDGESLM_CACHE", str(tmp_path / "cache-root"))
+    res = _run(cli, pair, tmp_path / "auto", "--max-steps", "2")
+    assert res.exit_code == 0, res.output
+    assert _record(tmp_path / "auto")["recipe"]["teacher"] == "cache top-64"
+    caches = list((tmp_path / "cache-root" / "teacher-cache").iterdir())
+    assert len(caches) == 1 and (caches[0] / "cache.json").is_file()
+    assert not any(p.name == "cache.json" for p in (tmp_path / "auto").rglob("*"))  # not inside the output
+    online = _run(cli, pair, tmp_path / "online", "--max-steps", "2", "--online-teacher")
+    assert online.exit_code == 0 and _record(tmp_path / "online")["recipe"]["teacher"] == "online"
+    monkeypatch.setattr(distill_mod, "AUTO_CACHE_MIN_COVERAGE", 1e9)  # a run reading few of its windows: online
+    assert _run(cli, pair, tmp_path / "short", "--max-steps", "2").exit_code == 0
+    assert _record(tmp_path / "short")["recipe"]["teacher"] == "online"

@@ -137,14 +137,16 @@ def load_runner(path: Path, options: RunnerOptions, fmt: str | None = None) -> R
 
 
 def open_runner(path: Path, threads: int, *, log: Path | None = None, timeout_s: float | None = None,
-                wait: bool = True, **options):
+                wait: bool = True, device=None, **options):
     """Load an artifact in its own runtime, in a child process (runners.process.RuntimeProcess).
 
     ``options`` are RunnerOptions fields (kv_cache, n_ctx, runner). The child's
     output goes to ``log``. With ``wait=False`` it returns once the child is
     started, and loading goes on while the caller works (see RuntimeProcess).
+    With ``device`` (a devices.Device) the artifact is copied there and the
+    runtime process is the agent on that device.
     Raises ArtifactError (missing, corrupt), UsageError (an unknown option),
-    RuntimeFailure (the runtime crashed or hung while loading).
+    RuntimeFailure (the runtime crashed or hung while loading), DeviceError.
     """
     from edgeslm.runners.process import DEFAULT_TIMEOUT_S, RuntimeProcess
 
@@ -156,7 +158,8 @@ def open_runner(path: Path, threads: int, *, log: Path | None = None, timeout_s:
 
     if not path.exists():
         raise ArtifactError(f"artifact {path} does not exist.")
-    return RuntimeProcess(path, format_of(path).name, opts, log=log, timeout_s=timeout_s or DEFAULT_TIMEOUT_S, wait=wait)
+    return RuntimeProcess(path, format_of(path).name, opts, log=log, timeout_s=timeout_s or DEFAULT_TIMEOUT_S, wait=wait,
+                          device=device)
 
 
 def logits_later(runner: Runner, ids: Sequence[int]) -> Callable[[], np.ndarray]:
@@ -166,6 +169,17 @@ def logits_later(runner: Runner, ids: Sequence[int]) -> Callable[[], np.ndarray]
     it; a runner in this process computes when they are taken."""
     send = getattr(runner, "logits_later", None)
     return send(ids) if send is not None else (lambda: runner.logits(ids))
+
+
+def stats_later(runner: Runner, ids: Sequence[int], ref_logits: np.ndarray):
+    """Judge ``runner``'s logits for ``ids`` against the reference's (T, V) ``ref_logits``: the returned call gives
+    the window's WindowStats. A runtime process (here or on a device) computes meanwhile; see logits_later."""
+    send = getattr(runner, "stats_later", None)
+    if send is not None:
+        return send(ids, ref_logits)
+    from edgeslm.runners.judge import window_stats
+
+    return lambda: window_stats(ref_logits, runner.logits(ids), np.asarray(ids[1:]))
 
 
 def measure_speed(runner: Runner, prompt: Sequence[int], new_tokens: int = 128, runs: int = 3) -> SpeedResult:

@@ -11,14 +11,19 @@ answer per line on its stdout.
     {"op": "load", "path": P, "format": F, "options": RunnerOptions}  -> {"runtime", "versions", "info"}
     {"op": "tokenize", "text_file": NAME}                             -> {"array": NAME}   (T,) int64
     {"op": "logits", "ids": [..]}                                     -> {"array": NAME}   (T, V) float32
+    {"op": "compare", "ids": [..], "ref": ARRAY}                      -> {"stats": WindowStats fields}
     {"op": "generate", "prompt": [..], "max_new_tokens": N}           -> Generation fields
     {"op": "time", "prompt": [..], "new_tokens": N, "runs": R}        -> SpeedResult fields (peak_rss_mib: the child's)
     {"op": "close"}                                                   -> {} and the child exits
 
 Every answer has "ok"; a refusal is {"ok": false, "error": {"kind", "message", "hint"}}.
-Arrays never go through the pipe: they are .npy files in a scratch folder the
-parent owns (on /dev/shm where there is one, so they stay in memory), written by
-the child and deleted by the parent once read.
+On this machine arrays never go through the pipe: they are .npy files in a
+scratch folder the parent owns (on /dev/shm where there is one, so they stay in
+memory), written by the child and deleted by the parent once read
+({"array": NAME}, {"file": NAME}). On a device (``device=``) the same protocol
+runs over the device's stream (ssh) with arrays inline ({"npy": base64}), and
+verify asks for "compare" instead of "logits": the device judges each window
+against the reference's logits, so full logits never come back over the link.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import numpy as np
 
 from edgeslm.errors import ArtifactError, EdgeSLMError, RuntimeFailure, UsageError
 from edgeslm.runners.base import Generation, RunnerOptions, SpeedResult
+from edgeslm.runners.judge import WindowStats, window_stats
 from edgeslm.util import describe_exit  # noqa: F401 - re-exported: how a runtime process ended
 
 DEFAULT_TIMEOUT_S = 900.0  # per request: loading a large model, or timing 4 x 256 tokens on a slow board
@@ -72,7 +78,7 @@ class RuntimeProcess:
     """
 
     def __init__(self, path: Path, fmt: str, options: RunnerOptions, *, log: Path | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, wait: bool = True):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, wait: bool = True, device=None):
         self.path, self.format, self.options, self.timeout_s = Path(path), fmt, options, timeout_s
         self.threads = options.threads
         self.name = options.runner or fmt  # replaced by the runtime's own name once loaded
@@ -84,21 +90,28 @@ class RuntimeProcess:
             log = Path(tmp)
         self.log = Path(log)
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.scratch = Path(tempfile.mkdtemp(prefix="edgeslm-rt-", dir=_scratch_root()))
+        self.device = device
+        self.inline = device is not None  # arrays in the JSON lines: the device's folders are not ours
         self._buf = b""
         self._n = 0
         self._in_flight: list[str] = []  # what each request sent and not yet answered was doing, oldest first
         self.versions: dict[str, str] = {}
         self.info: dict[str, Any] = {}
-        with open(self.log, "ab") as logf:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "edgeslm.runners.worker", "--scratch", str(self.scratch)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logf,
-                # its own session: a Ctrl-C at the terminal reaches edgeslm, which then ends the child
-                start_new_session=True,
-            )
+        if device is None:
+            self.scratch = Path(tempfile.mkdtemp(prefix="edgeslm-rt-", dir=_scratch_root()))
+            load_path = str(self.path.resolve())
+            with open(self.log, "ab") as logf:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "edgeslm.runners.worker", "--scratch", str(self.scratch)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logf,
+                    # its own session: a Ctrl-C at the terminal reaches edgeslm, which then ends the child
+                    start_new_session=True,
+                )
+        else:
+            self.scratch = None
+            self.proc, load_path = _start_agent(device, self.path, self.log)
         _LIVE.add(self)
-        self._request({"op": "load", "path": str(self.path.resolve()), "format": fmt, "options": options.to_dict()},
+        self._request({"op": "load", "path": load_path, "format": fmt, "options": options.to_dict()},
                       "loading the artifact")
         self._loaded = False
         if wait:
@@ -120,6 +133,8 @@ class RuntimeProcess:
     # --- the Runner protocol ---------------------------------------------------
 
     def tokenize(self, text: str) -> list[int]:
+        if self.inline:
+            return self._array(self._call({"op": "tokenize", "text": text}, "tokenizing")).tolist()
         name = f"text-{self._n}.txt"
         (self.scratch / name).write_bytes(text.encode("utf-8"))  # bytes: text mode would turn CRLF into LF
         try:
@@ -137,6 +152,21 @@ class RuntimeProcess:
         self.ready()
         self._request({"op": "logits", "ids": [int(t) for t in ids]}, "computing logits")
         return lambda: self._array(self._answer())
+
+    def stats_later(self, ids: Sequence[int], ref_logits: np.ndarray) -> Callable[[], WindowStats]:
+        """Judge the runtime's logits for ``ids`` against the reference's (T, V) ``ref_logits``; the returned
+        call waits for the WindowStats. On a device the judging happens there and only the stats come back;
+        here the logits come back and are judged on taking. Take it before the next request."""
+        if not self.inline:
+            take = self.logits_later(ids)
+            return lambda: window_stats(ref_logits, take(), np.asarray(ids[1:]))
+        self.ready()
+        from edgeslm.runners.worker import encode_array
+
+        self._request({"op": "compare", "ids": [int(t) for t in ids],
+                       "ref": {"npy": encode_array(np.ascontiguousarray(ref_logits, dtype=np.float32))}},
+                      "computing logits")
+        return lambda: WindowStats.from_dict(self._answer()["stats"])
 
     def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Generation:
         r = self._call({"op": "generate", "prompt": [int(t) for t in prompt], "max_new_tokens": int(max_new_tokens)},
@@ -167,7 +197,8 @@ class RuntimeProcess:
             if f:
                 f.close()
         _LIVE.discard(self)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         if not self._keep_log and not self.failed:
             self.log.unlink(missing_ok=True)
 
@@ -239,6 +270,10 @@ class RuntimeProcess:
         return describe_exit(code)
 
     def _array(self, resp: dict) -> np.ndarray:
+        if "npy" in resp:
+            from edgeslm.runners.worker import decode_array
+
+            return decode_array(resp["npy"])
         f = self.scratch / resp["array"]
         try:
             return np.load(f)
@@ -266,4 +301,23 @@ def _end_children() -> None:
     parent-death signal covers on Linux)."""
     for rt in list(_LIVE):
         rt._kill()
-        shutil.rmtree(rt.scratch, ignore_errors=True)
+        if rt.scratch is not None:
+            shutil.rmtree(rt.scratch, ignore_errors=True)
+
+
+def _start_agent(device, artifact: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """Stage the artifact and the agent on ``device`` and start the agent there; (its stream, the artifact's path there).
+
+    Raises DeviceError (unreachable, no room, host key not trusted)."""
+    import posixpath
+    import shlex
+
+    from edgeslm.devices.agent import agent_zipapp
+
+    remote = device.stage(artifact, needs_ram=True)
+    agent = device.stage(agent_zipapp())
+    scratch = posixpath.join(device.run_dir, f"rt-{os.getpid()}-{id(log) & 0xFFFF:x}")
+    q = shlex.quote
+    # exec: the agent is the session's process, so it ends with the connection
+    script = f"mkdir -p {q(scratch)} && exec {q(device.spec.python)} {q(agent)} --inline --scratch {q(scratch)}"
+    return device.stream(script, log), remote

@@ -1,6 +1,7 @@
 """The runtime process: serves runners/process.py's protocol for one artifact.
 
     python -m edgeslm.runners.worker --scratch DIR      (started by RuntimeProcess, not by people)
+    python3 edgeslm-agent.pyz --inline --scratch DIR    (the same, on a device: devices/agent.py)
 
 Only the runtime and numpy live here: the PyTorch reference stays in the
 parent. File descriptor 1 carries the protocol alone; everything the runtime
@@ -24,14 +25,17 @@ from edgeslm.util import die_with_parent
 class Session:
     """One loaded runner and the ops on it."""
 
-    def __init__(self, scratch: Path):
+    def __init__(self, scratch: Path, inline: bool = False):
         self.scratch = scratch
+        self.inline = inline  # arrays inside the JSON lines (a device), not files in a shared folder
         self.runner = None
         self.n = 0
 
     def _save(self, array) -> dict:
         import numpy as np
 
+        if self.inline:
+            return {"npy": encode_array(array)}
         self.n += 1
         name = f"out-{self.n}.npy"
         tmp = self.scratch / f".{name}.tmp"
@@ -47,11 +51,28 @@ class Session:
         describe = getattr(self.runner, "describe", None)
         return {"runtime": self.runner.name, "versions": _runtime_versions(), "info": describe() if describe else {}}
 
-    def tokenize(self, text_file: str) -> dict:
+    def _load(self, ref: dict):
         import numpy as np
 
-        text = (self.scratch / text_file).read_bytes().decode("utf-8")  # not read_text: it turns CRLF into LF
+        if "npy" in ref:
+            return decode_array(ref["npy"])
+        return np.load(self.scratch / ref["file"])
+
+    def tokenize(self, text_file: str = "", text: str | None = None) -> dict:
+        import numpy as np
+
+        if text is None:
+            text = (self.scratch / text_file).read_bytes().decode("utf-8")  # not read_text: it turns CRLF into LF
         return self._save(np.asarray(self.runner.tokenize(text), dtype=np.int64))
+
+    def compare(self, ids: list[int], ref: dict) -> dict:
+        """The runtime's logits for ``ids`` judged against the reference's, here: only the stats go back."""
+        import numpy as np
+
+        from edgeslm.runners.judge import window_stats
+
+        art = np.ascontiguousarray(self.runner.logits(ids), dtype=np.float32)
+        return {"stats": window_stats(self._load(ref), art, np.asarray(ids[1:])).to_dict()}
 
     def logits(self, ids: list[int]) -> dict:
         import numpy as np
@@ -83,11 +104,32 @@ def _runtime_versions() -> dict[str, str]:
     return out
 
 
-def serve(scratch: Path, requests, reply) -> None:
+def encode_array(array) -> str:
+    """An array as base64 .npy text, for the JSON lines of an inline (device) session."""
+    import base64
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_array(text: str):
+    import base64
+    import io
+
+    import numpy as np
+
+    return np.load(io.BytesIO(base64.b64decode(text)))
+
+
+def serve(scratch: Path, requests, reply, inline: bool = False) -> None:
     """Answer each request line until "close" or end of input."""
     from edgeslm.errors import EdgeSLMError
 
-    session = Session(scratch)
+    session = Session(scratch, inline)
     for line in requests:
         if not line.strip():
             continue
@@ -97,7 +139,7 @@ def serve(scratch: Path, requests, reply) -> None:
             reply({"ok": True})
             return
         try:
-            if op not in ("load", "tokenize", "logits", "generate", "time"):
+            if op not in ("load", "tokenize", "logits", "compare", "generate", "time"):
                 raise ValueError(f"unknown op {op!r}")
             if op != "load" and session.runner is None:
                 raise ValueError(f"{op!r} before 'load'")
@@ -113,7 +155,9 @@ def serve(scratch: Path, requests, reply) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m edgeslm.runners.worker")
     ap.add_argument("--scratch", type=Path, required=True)
+    ap.add_argument("--inline", action="store_true", help="arrays inside the protocol's lines (on a device)")
     args = ap.parse_args(argv)
+    args.scratch.mkdir(parents=True, exist_ok=True)
     die_with_parent()
     proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)  # C libraries that print to stdout (ExecuTorch's runner does) land in the log
@@ -124,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         proto.write(json.dumps(obj) + "\n")
         proto.flush()
 
-    serve(args.scratch, sys.stdin, reply)
+    serve(args.scratch, sys.stdin, reply, args.inline)
     return 0
 
 

@@ -11,15 +11,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from edgeslm.data import TextSet
 from edgeslm.doctor import cpu_model
-from edgeslm.errors import ConfigError, DataError, RuntimeFailure, UsageError
+from edgeslm.devices import open_device, scrub
+from edgeslm.errors import ConfigError, DataError, DeviceError, RuntimeFailure, UsageError
 from edgeslm.export.base import Artifact
 from edgeslm.formats import format_named
 from edgeslm.models.loader import LoadedModel
-from edgeslm.runners.base import SpeedResult, logits_later, open_runner
+from edgeslm.runners.base import SpeedResult, open_runner, stats_later
 from edgeslm.runners.process import DEFAULT_TIMEOUT_S
 from edgeslm.runners.torch import TorchRunner
 from edgeslm.targets import ArtifactSpec, Gates, Target
@@ -131,18 +131,19 @@ def verify(
 
     m = _Measured()
     doing = "loading the artifact"
-    progress(f"loading {path.name} in its runtime")
+    device = open_device(target.device) if target.device else None
+    where = device.address if device else "this host"
+    progress(f"loading {path.name} in its runtime" + (f" on {where}" if device else ""))
     try:
         with open_runner(path, threads=target.threads, kv_cache=opt.kv_cache, n_ctx=opt.ctx + 8, runner=runner,
-                         log=log, timeout_s=opt.timeout_s, wait=False) as rt:
+                         log=log, timeout_s=opt.timeout_s, wait=False, device=device) as rt:
             # The child starts Python, imports its runtime and loads the file meanwhile: the reference's
             # share that needs no answer from it is done now, so isolation costs little wall time.
             ref_greedy = ref.generate(greedy_prompt, opt.greedy_tokens).tokens
-            ref_first = ref.logits(windows[0])
+            ref_next = ref.logits(windows[0])
             getattr(rt, "ready", lambda: rt)()
-            # where the numbers come from: this host until a device layer measures elsewhere
-            m.runtime = {"name": rt.name, "versions": rt.versions, **rt.info, "measured_on": "this host",
-                         "cpu": cpu_model()}
+            m.runtime = {"name": rt.name, "versions": rt.versions, **rt.info,
+                         **_measured_where(target, device)}
             vocab = rt.info.get("vocab_size")
             if vocab and vocab != reference.spec.vocab_size:
                 raise UsageError(
@@ -157,24 +158,29 @@ def verify(
             m.parity = _tokenizer_parity(all_ids, rt.tokenize(data.text))
             progress(f"accuracy over {len(ids)} tokens in {len(windows)} windows of <= {opt.ctx}")
             acc = AccuracyAccumulator()
-            doing = f"evaluating window 1 of {len(windows)}"
-            pending = logits_later(rt, windows[0])
             for i, w in enumerate(windows, 1):
                 doing = f"evaluating window {i} of {len(windows)}"
-                # the runtime computes window i while the reference does
-                ref_l = ref_first if i == 1 else ref.logits(w)
-                rt_l = pending()
+                # the runtime judges window i (on a device, against the reference's logits sent there)
+                # while the reference computes window i + 1
+                pending = stats_later(rt, w, ref_next)
                 if i < len(windows):
-                    pending = logits_later(rt, windows[i])
-                acc.add(ref_l, rt_l, np.asarray(w[1:]))
+                    ref_next = ref.logits(windows[i])
+                acc.merge(pending())
             m.accuracy = acc.result()
             # greedy agreement from the same prompt: how many tokens until the first divergence
             doing = "generating greedy tokens"
             art_greedy = rt.generate(greedy_prompt, opt.greedy_tokens).tokens
             m.greedy = next((i for i, (a, b) in enumerate(zip(ref_greedy, art_greedy)) if a != b), len(ref_greedy))
     except RuntimeFailure as e:
-        m.failure = e.while_doing(doing).message
+        m.failure = scrub_for(device, e.while_doing(doing).message)
         progress(f"FAILED: {m.failure}")
+    except DeviceError as e:
+        m.failure = scrub_for(device, f"{e.message.rstrip('.')} (while {doing})" + (f"; {e.hint}" if e.hint else ""))
+        m.runtime.setdefault("device", device.describe() if device else None)
+        progress(f"FAILED: {m.failure}")
+    finally:
+        if device is not None:
+            device.cleanup()
 
     report = VerifyReport(
         artifact=str(path),
@@ -194,7 +200,28 @@ def verify(
         runtime=m.runtime,
         failure=m.failure,
     )
-    return replace(report, gates=check_gates(report, gates))
+    return replace(report, gates=check_gates(report, gates, apply_speed=not (
+        target.measured_off_target or (target.device is not None and target.device.emulated))))
+
+
+def _measured_where(target: Target, device) -> dict:
+    """Where the numbers come from, for the report: the device and its fingerprint, or this host, said plainly."""
+    if device is None:
+        out = {"measured_on": "this host" if not target.measured_off_target else f"the host, not on {target.name}",
+               "cpu": cpu_model()}
+        if target.measured_off_target:
+            out["note"] = (f"measured on the host, not on {target.name}: its profile names no [device], so speed "
+                           "gates are shown but not applied")
+        return out
+    fp = device.fingerprint()
+    out = {"measured_on": device.address, "device": device.describe(), "fingerprint": fp, "cpu": fp.get("cpu")}
+    if device.spec.emulated:
+        out["note"] = f"speeds measured under emulation ({device.spec.emulator}): labelled, never gated"
+    return out
+
+
+def scrub_for(device, text: str) -> str:
+    return scrub(text, device.spec) if device is not None else text
 
 
 @dataclass

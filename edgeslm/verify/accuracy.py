@@ -10,11 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from edgeslm.runners.judge import WindowStats, window_stats
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float64)
-    m = x.max(-1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
+__all__ = ["AccuracyAccumulator", "AccuracyStats", "WindowStats", "window_stats"]
 
 
 @dataclass(frozen=True)
@@ -38,9 +36,9 @@ class AccuracyStats:
 
 @dataclass
 class AccuracyAccumulator:
-    """Feed windows of (reference logits, artifact logits, next-token ids); read ``result()``."""
+    """Feed windows (``add`` logits here, or ``merge`` stats computed elsewhere); read ``result()``."""
 
-    kl: list[np.ndarray] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
     agree: int = 0
     n: int = 0
     nll_ref: float = 0.0
@@ -51,25 +49,22 @@ class AccuracyAccumulator:
     max_abs: float = 0.0
 
     def add(self, ref: np.ndarray, art: np.ndarray, next_ids: np.ndarray) -> None:
-        """ref, art: (T, V) logits; next_ids: (T-1,) the true token after each of the first T-1 positions."""
-        if ref.shape != art.shape:
-            raise ValueError(f"logit shapes differ: reference {ref.shape}, artifact {art.shape}")
-        lr, la = _log_softmax(ref), _log_softmax(art)  # (T, V)
-        self.kl.append((np.exp(lr) * (lr - la)).sum(-1))  # (T,)
-        self.agree += int((ref.argmax(-1) == art.argmax(-1)).sum())
-        self.n += ref.shape[0]
-        t = len(next_ids)
-        idx = np.arange(t)
-        self.nll_ref -= float(lr[idx, next_ids].sum())
-        self.nll_art -= float(la[idx, next_ids].sum())
-        self.n_targets += t
-        d = art.astype(np.float64) - ref
-        self.sq_err += float((d * d).sum())
-        self.sq_ref += float((ref.astype(np.float64) ** 2).sum())
-        self.max_abs = max(self.max_abs, float(np.abs(d).max()))
+        """ref, art: (T, V) logits; next_ids: (T-1,) the true next tokens. Raises ValueError on a shape mismatch."""
+        self.merge(window_stats(ref, art, next_ids))
+
+    def merge(self, w: WindowStats) -> None:
+        self.kl.extend(w.kl)
+        self.agree += w.agree
+        self.n += w.positions
+        self.nll_ref += w.nll_ref
+        self.nll_art += w.nll_art
+        self.n_targets += w.targets
+        self.sq_err += w.sq_err
+        self.sq_ref += w.sq_ref
+        self.max_abs = max(self.max_abs, w.max_abs)
 
     def result(self) -> AccuracyStats:
-        kl = np.concatenate(self.kl)
+        kl = np.asarray(self.kl)
         return AccuracyStats(
             positions=self.n,
             mean_kl=float(kl.mean()),

@@ -23,7 +23,16 @@ class GateResult:
     name: str  # the Gates field, e.g. "max_mean_kl"
     limit: float
     value: float
-    passed: bool
+    passed: bool  # the measured value is within the limit
+    applied: bool = True  # False: shown, but not decided on (speed measured off the target, or under emulation)
+
+    @property
+    def failed(self) -> bool:
+        return self.applied and not self.passed
+
+    @property
+    def verdict(self) -> str:
+        return ("pass" if self.passed else "FAIL") if self.applied else f"not applied ({'within' if self.passed else 'outside'})"
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class VerifyReport:
 
     @property
     def passed(self) -> bool:
-        return self.failure is None and all(g.passed for g in self.gates)
+        return self.failure is None and not any(g.failed for g in self.gates)
 
     @property
     def blocks_release(self) -> bool:
@@ -68,6 +77,9 @@ class VerifyReport:
         return d
 
 
+# gates that only the target's own hardware can decide: measured anywhere else they are shown, not applied
+SPEED_GATES = frozenset({"min_decode_tps"})
+
 # Gates field -> the measured value it limits (None: not measured), and whether the limit is a maximum.
 _GATE_VALUES = {
     "max_mean_kl": (lambda r: r.accuracy and r.accuracy.mean_kl, True),
@@ -79,9 +91,10 @@ _GATE_VALUES = {
 }
 
 
-def check_gates(report: VerifyReport, gates: Gates) -> tuple[GateResult, ...]:
+def check_gates(report: VerifyReport, gates: Gates, *, apply_speed: bool = True) -> tuple[GateResult, ...]:
     """Each gate against what was measured; a gate whose value a runtime failure left unmeasured is left out
-    (the report fails on ``failure`` already)."""
+    (the report fails on ``failure`` already). With ``apply_speed`` false (numbers from the build host for a
+    device profile, or from an emulator) the speed gates are shown but not applied."""
     out = []
     for f in fields(gates):
         limit = getattr(gates, f.name)
@@ -92,7 +105,8 @@ def check_gates(report: VerifyReport, gates: Gates) -> tuple[GateResult, ...]:
         if v is None:
             continue
         v = float(v)
-        out.append(GateResult(f.name, limit, v, v <= limit if is_max else v >= limit))
+        out.append(GateResult(f.name, limit, v, v <= limit if is_max else v >= limit,
+                              applied=apply_speed or f.name not in SPEED_GATES))
     return tuple(out)
 
 
@@ -121,7 +135,7 @@ _NA = "-"  # not measured: the runtime failed first
 
 def _summary_row(r: VerifyReport) -> list[str]:
     a, s, t = r.accuracy, r.speed, r.tokenizer
-    failed = [g.name for g in r.gates if not g.passed]
+    failed = [g.name for g in r.gates if g.failed]
     verdict = "PASS" if r.passed else ("FAIL" if r.required else "FAIL (optional)") + ": " + ",".join(
         (["runtime"] if r.failure else []) + failed)
     acc = ([_fmt(a.mean_kl), _fmt(a.p99_kl), f"{a.top1_agreement:.1%}", f"{a.ppl_reference:.3f}", f"{a.ppl_artifact:.3f}",
@@ -146,7 +160,7 @@ def render_summary(reports: list[VerifyReport]) -> str:
 
 
 def render_gates(r: VerifyReport) -> str:
-    rows = [[g.name, _fmt(g.limit), _fmt(g.value), "pass" if g.passed else "FAIL"] for g in r.gates]
+    rows = [[g.name, _fmt(g.limit), _fmt(g.value), g.verdict] for g in r.gates]
     return _table(["gate", "limit", "measured", "result"], rows) if rows else "(no gates)"
 
 
@@ -159,5 +173,5 @@ def render_markdown(reports: list[VerifyReport], title: str) -> str:
         md += ["", "## Runtime failures", ""] + [f"- **{r.format}:{r.quant}**: {r.failure}" for r in failures]
     for r in reports:
         md += ["", f"## {r.format}:{r.quant} gates", "", "| gate | limit | measured | result |", "|---|---|---|---|"]
-        md += [f"| {g.name} | {_fmt(g.limit)} | {_fmt(g.value)} | {'pass' if g.passed else 'FAIL'} |" for g in r.gates]
+        md += [f"| {g.name} | {_fmt(g.limit)} | {_fmt(g.value)} | {g.verdict} |" for g in r.gates]
     return "\n".join(md) + "\n"
