@@ -313,11 +313,13 @@ def _with(opts):
 @main.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--reference", type=click.Path(path_type=Path), required=True, help="The checkpoint the artifact was made from.")
-@click.option("--target", "target_name", required=True, help="Target name (see `edgeslm targets list`) or profile file.")
+@click.option("--target", "target_names", required=True, multiple=True,
+              help="Target name (see `edgeslm targets list`) or profile file. Repeat it for a fleet: one merged report.")
 @_with(_verify_opts)
 @click.option("--kv-cache", type=click.Choice(["f16", "f32"]), default="f16", show_default=True, help="Runtime KV-cache precision for the accuracy pass; f16 is what devices run.")
+@click.option("--jobs", default=4, show_default=True, help="Fleet: devices measured at the same time.")
 @click.option("--json", "json_out", metavar="PATH", help="Write the full report as JSON ('-' for stdout).")
-def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, timeout, kv_cache, json_out) -> None:
+def verify(artifact, reference, target_names, data, ctx_len, max_tokens, runs, timeout, kv_cache, jobs, json_out) -> None:
     """Run ARTIFACT in its own runtime and compare it with the PyTorch reference.
 
     \b
@@ -330,37 +332,56 @@ def verify(artifact, reference, target_name, data, ctx_len, max_tokens, runs, ti
     (one warm-up, median of --runs), peak RSS, file size, and the target's
     roofline estimate beside the measurement.
 
+    \b
+    Where: on the device the target's profile names in [device] (a board
+    over ssh, a phone over adb), else on this machine. A device profile
+    measured on this machine says so, and its speed gates are shown but
+    not applied. Several --target options verify on all of them, devices
+    in parallel (--jobs), into one report; a device that cannot be reached
+    fails its own row with the reason and the others go on.
+
     The runtime runs in a process of its own: if it crashes, hangs past
     --timeout or is killed, the report says so, with the runtime's log.
 
-    Exits 1 when a gate of the target fails or the runtime fails, 2 on bad input.
+    Exits 1 when a gate of a target fails or a runtime or device fails, 2 on bad input.
     """
     from edgeslm.data import text_or_split
     from edgeslm.export import open_artifact
     from edgeslm.models.loader import load_model
     from edgeslm.targets import load_target
     from edgeslm.verify import VerifyOptions
-    from edgeslm.verify import verify as do_verify
-    from edgeslm.verify.report import render_gates, render_summary
+    from edgeslm.verify.fleet import verify_fleet
+    from edgeslm.verify.report import render_failures, render_gates, render_summary
 
     progress = _progress(time.perf_counter())
-    target = load_target(target_name)
+    targets = [load_target(n) for n in target_names]  # every profile checked before any work
     text = text_or_split(data, "test")
     opts = VerifyOptions(ctx=ctx_len, max_tokens=max_tokens, runs=runs, kv_cache=kv_cache, timeout_s=timeout)
     check_report_path(json_out)
     art = open_artifact(artifact)  # a broken artifact is refused before the reference is loaded
     progress(f"loading reference {reference}")
     ref = load_model(reference)
-    report = do_verify(art, ref, target, text, options=opts, progress=progress)
-    click.echo(render_summary([report]))
+    fleet = verify_fleet(art, ref, targets, text, options=opts, jobs=jobs, progress=progress)
+    reports = list(fleet.reports)
+    click.echo(render_summary(reports, by_target=len(reports) > 1))
     click.echo("")
-    click.echo(render_gates(report))
+    if len(reports) == 1:
+        click.echo(render_gates(reports[0]))
+    elif failures := render_failures(reports, by_target=True):
+        click.echo(f"failed:\n{failures}")
+    for r in reports:
+        if note := r.runtime.get("note"):
+            click.echo(f"{r.target}: {note}")
     if json_out:
-        _emit_json(report.to_dict(), json_out)
-    if report.failure:
-        raise GateFailure(report.failure)
-    if not report.passed:
-        raise GateFailure(f"{artifact.name} failed {sum(not g.passed for g in report.gates)} gate(s) of target {target.name}.")
+        # one target: the report itself, as before; a fleet: the merged report
+        _emit_json(reports[0].to_dict() if len(reports) == 1 else fleet.to_dict(), json_out)
+    bad = [r for r in reports if not r.passed]
+    if len(reports) == 1 and bad and bad[0].failure:
+        raise GateFailure(bad[0].failure)
+    if bad:
+        raise GateFailure(f"{artifact.name} did not verify on " + ", ".join(
+            f"{r.target} ({'failed: ' + r.failure.split(';')[0] if r.failure else str(sum(g.failed for g in r.gates)) + ' gate(s)'})"
+            for r in bad) + ".")
 
 
 # --- build ---------------------------------------------------------------------

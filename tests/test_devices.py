@@ -162,3 +162,78 @@ def test_a_device_profile_measured_on_the_host_says_so_and_does_not_gate_speed(t
     assert speed["applied"] is False and speed["passed"] is False
     assert res.exit_code == 0, res.output  # the unmet speed gate is not applied
     assert "not applied" in res.output
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on return: nothing listens there
+
+
+def test_a_fleet_with_an_unreachable_device_fails_only_its_rows(board, tmp_path, tiny, gguf_file, cli):
+    good = target_with(tmp_path, "lab-board", board.device_toml())
+    gone = target_with(tmp_path, "gone-board", board.device_toml().replace(f"port = {board.port}", f"port = {_closed_port()}"))
+    res = cli("verify", gguf_file("llama", "Q8_0"), "--reference", tiny("llama"), "--target", good, "--target", gone,
+              "--max-tokens", MAX_TOKENS, "--runs", "1", "--json", tmp_path / "fleet.json")
+    assert res.exit_code == 1
+    fleet = json.loads((tmp_path / "fleet.json").read_text())
+    assert fleet["targets"] == ["lab-board", "gone-board"] and fleet["passed"] is False
+    ok, bad = fleet["reports"]
+    assert ok["passed"] and ok["failure"] is None and ok["accuracy"]["positions"] > 200
+    assert bad["passed"] is False and "unreachable" in bad["failure"] and "Connection refused" in bad["failure"]
+    assert "gone-board (failed:" in res.output and "lab-board" in res.output
+    assert str(board.user_key) not in (tmp_path / "fleet.json").read_text() + res.output
+
+
+def test_a_board_that_dies_mid_run_fails_its_rows_while_another_finishes(tmp_path_factory, tmp_path, tiny, gguf_file,
+                                                                          loaded):
+    """The ssh server of one board is killed (with its sessions) while that board is being timed."""
+    from edgeslm.data import TextSet
+    from edgeslm.export import open_artifact
+    from edgeslm.targets import load_target
+    from edgeslm.verify import VerifyOptions
+    from edgeslm.verify.fleet import verify_fleet
+
+    steady = LoopbackSshd(tmp_path_factory.mktemp("steady")).start()
+    doomed = LoopbackSshd(tmp_path_factory.mktemp("doomed")).start()
+    try:
+        targets = [load_target(target_with(tmp_path, "steady", steady.device_toml())),
+                   load_target(target_with(tmp_path, "doomed", doomed.device_toml()))]
+        killed = []
+
+        def progress(msg: str) -> None:
+            if msg.startswith("doomed: timing") and not killed:
+                killed.append(msg)
+                doomed.kill()
+
+        text = TextSet.of("\n".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(200)), "inline")
+        fleet = verify_fleet(open_artifact(gguf_file("llama", "Q8_0")), loaded("llama"), targets, text,
+                             options=VerifyOptions(max_tokens=256, runs=1, timeout_s=60), progress=progress)
+    finally:
+        steady.kill()
+        doomed.kill()
+    assert killed, "the doomed board was never timed"
+    ok, dead = fleet.reports
+    assert ok.passed and ok.accuracy is not None
+    assert not dead.passed and dead.accuracy is None and "while timing" in dead.failure
+    assert not fleet.passed
+
+
+def test_a_recipe_builds_for_two_devices_and_one_failing_costs_only_its_rows(board, tmp_path, tiny, cli):
+    good = target_with(tmp_path, "lab-board", board.device_toml())
+    gone = target_with(tmp_path, "gone-board", board.device_toml().replace(f"port = {board.port}", f"port = {_closed_port()}"))
+    (tmp_path / "eval.txt").write_text("\n".join(f"def f{i}(x):\n    return x * {i}\n" for i in range(150)))
+    recipe = tmp_path / "fleet.toml"
+    recipe.write_text(f'teacher = "{tiny("llama")}"\noutput = "{tmp_path / "run"}"\n[data]\neval = "eval.txt"\n'
+                      f'[[targets]]\ntarget = "{good}"\n[[targets]]\ntarget = "{gone}"\n')
+    res = cli("run", recipe)
+    assert res.exit_code == 1, res.output
+    man = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    by_target = {a["target"]: a for a in man["artifacts"]}
+    assert by_target["lab-board"]["passed"] is True
+    assert by_target["gone-board"]["passed"] is False and "unreachable" in by_target["gone-board"]["failure"]
+    everything = "".join(p.read_text(errors="replace") for p in (tmp_path / "run").rglob("*")
+                         if p.is_file() and p.suffix in (".json", ".md", ".html"))
+    assert str(board.user_key) not in everything and "user_ed25519" not in everything

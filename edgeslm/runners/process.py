@@ -195,7 +195,10 @@ class RuntimeProcess:
                     self._kill()
         for f in (self.proc.stdin, self.proc.stdout):
             if f:
-                f.close()
+                try:
+                    f.close()
+                except OSError:  # a request still buffered for a child (or a link) that is gone
+                    pass
         _LIVE.discard(self)
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)

@@ -129,55 +129,16 @@ def verify(
     timed_prompt = (ids * (opt.prompt_tokens // len(ids) + 1))[: opt.prompt_tokens]
     greedy_prompt = (bos + ids)[: min(32, opt.ctx // 2)]
 
-    m = _Measured()
-    doing = "loading the artifact"
     device = open_device(target.device) if target.device else None
-    where = device.address if device else "this host"
-    progress(f"loading {path.name} in its runtime" + (f" on {where}" if device else ""))
+    ctx = _Inputs(data.text, all_ids, ids, bos, windows, timed_prompt, greedy_prompt)
+    m = _Measured()
     try:
-        with open_runner(path, threads=target.threads, kv_cache=opt.kv_cache, n_ctx=opt.ctx + 8, runner=runner,
-                         log=log, timeout_s=opt.timeout_s, wait=False, device=device) as rt:
-            # The child starts Python, imports its runtime and loads the file meanwhile: the reference's
-            # share that needs no answer from it is done now, so isolation costs little wall time.
-            ref_greedy = ref.generate(greedy_prompt, opt.greedy_tokens).tokens
-            ref_next = ref.logits(windows[0])
-            getattr(rt, "ready", lambda: rt)()
-            m.runtime = {"name": rt.name, "versions": rt.versions, **rt.info,
-                         **_measured_where(target, device)}
-            vocab = rt.info.get("vocab_size")
-            if vocab and vocab != reference.spec.vocab_size:
-                raise UsageError(
-                    f"{path.name} has a vocabulary of {vocab} tokens and the reference {reference.ckpt.name} "
-                    f"one of {reference.spec.vocab_size}: it was made from another model.",
-                    hint="pass the checkpoint the artifact was exported from as --reference")
-            # nothing else runs here while the runtime is timed
-            doing = "timing"
-            progress(f"timing {opt.runs} runs of {opt.prompt_tokens}+{opt.new_tokens} tokens at {target.threads} threads")
-            m.speed = rt.time(timed_prompt, opt.new_tokens, opt.runs)
-            doing = "tokenizing the evaluation text"
-            m.parity = _tokenizer_parity(all_ids, rt.tokenize(data.text))
-            progress(f"accuracy over {len(ids)} tokens in {len(windows)} windows of <= {opt.ctx}")
-            acc = AccuracyAccumulator()
-            for i, w in enumerate(windows, 1):
-                doing = f"evaluating window {i} of {len(windows)}"
-                # the runtime judges window i (on a device, against the reference's logits sent there)
-                # while the reference computes window i + 1
-                pending = stats_later(rt, w, ref_next)
-                if i < len(windows):
-                    ref_next = ref.logits(windows[i])
-                acc.merge(pending())
-            m.accuracy = acc.result()
-            # greedy agreement from the same prompt: how many tokens until the first divergence
-            doing = "generating greedy tokens"
-            art_greedy = rt.generate(greedy_prompt, opt.greedy_tokens).tokens
-            m.greedy = next((i for i, (a, b) in enumerate(zip(ref_greedy, art_greedy)) if a != b), len(ref_greedy))
-    except RuntimeFailure as e:
-        m.failure = scrub_for(device, e.while_doing(doing).message)
-        progress(f"FAILED: {m.failure}")
-    except DeviceError as e:
-        m.failure = scrub_for(device, f"{e.message.rstrip('.')} (while {doing})" + (f"; {e.hint}" if e.hint else ""))
-        m.runtime.setdefault("device", device.describe() if device else None)
-        progress(f"FAILED: {m.failure}")
+        if device is not None and device.spec.mode == "binary":
+            from edgeslm.verify.binary import measure_with_tools
+
+            measure_with_tools(m, device, artifact, ref, target, opt, ctx, progress)
+        else:
+            _measure_with_runtime(m, device, path, ref, reference, target, opt, ctx, runner, log, progress)
     finally:
         if device is not None:
             device.cleanup()
@@ -204,6 +165,62 @@ def verify(
         target.measured_off_target or (target.device is not None and target.device.emulated))))
 
 
+def _measure_with_runtime(m: "_Measured", device, path: Path, ref: TorchRunner, reference: LoadedModel, target: Target,
+                          opt: VerifyOptions, ctx: "_Inputs", runner: str, log: Path | None, progress) -> None:
+    """Speed, parity, accuracy and greedy agreement through the runtime protocol: a runtime process here, or the
+    agent on ``device``. Fills ``m``; a runtime's or a device's failure becomes ``m.failure``."""
+    doing = "loading the artifact"
+    where = device.address if device else "this host"
+    progress(f"loading {path.name} in its runtime" + (f" on {where}" if device else ""))
+    try:
+        with open_runner(path, threads=target.threads, kv_cache=opt.kv_cache, n_ctx=opt.ctx + 8, runner=runner,
+                         log=log, timeout_s=opt.timeout_s, wait=False,
+                         # this machine as a device: the runtime process here is already the agent
+                         device=device if device is not None and device.kind != "local" else None) as rt:
+            # The child starts Python, imports its runtime and loads the file meanwhile: the reference's
+            # share that needs no answer from it is done now, so isolation costs little wall time.
+            ref_greedy = ref.generate(ctx.greedy_prompt, opt.greedy_tokens).tokens
+            ref_next = ref.logits(ctx.windows[0])
+            getattr(rt, "ready", lambda: rt)()
+            m.runtime = {"name": rt.name, "versions": rt.versions, **rt.info,
+                         **_measured_where(target, device)}
+            vocab = rt.info.get("vocab_size")
+            if vocab and vocab != reference.spec.vocab_size:
+                raise UsageError(
+                    f"{path.name} has a vocabulary of {vocab} tokens and the reference {reference.ckpt.name} "
+                    f"one of {reference.spec.vocab_size}: it was made from another model.",
+                    hint="pass the checkpoint the artifact was exported from as --reference")
+            # nothing else runs here while the runtime is timed
+            doing = "timing"
+            progress(f"timing {opt.runs} runs of {opt.prompt_tokens}+{opt.new_tokens} tokens at {target.threads} threads")
+            m.speed = rt.time(ctx.timed_prompt, opt.new_tokens, opt.runs)
+            doing = "tokenizing the evaluation text"
+            m.parity = _tokenizer_parity(ctx.all_ids, rt.tokenize(ctx.text))
+            progress(f"accuracy over {len(ctx.ids)} tokens in {len(ctx.windows)} windows of <= {opt.ctx}")
+            acc = AccuracyAccumulator()
+            for i, w in enumerate(ctx.windows, 1):
+                doing = f"evaluating window {i} of {len(ctx.windows)}"
+                # the runtime judges window i (on a device, against the reference's logits sent there)
+                # while the reference computes window i + 1
+                pending = stats_later(rt, w, ref_next)
+                if i < len(ctx.windows):
+                    ref_next = ref.logits(ctx.windows[i])
+                acc.merge(pending())
+            m.accuracy = acc.result()
+            # greedy agreement from the same prompt: how many tokens until the first divergence
+            doing = "generating greedy tokens"
+            art_greedy = rt.generate(ctx.greedy_prompt, opt.greedy_tokens).tokens
+            m.greedy = next((i for i, (a, b) in enumerate(zip(ref_greedy, art_greedy)) if a != b), len(ref_greedy))
+    except RuntimeFailure as e:
+        m.failure = scrub_for(device, e.while_doing(doing).message)
+        progress(f"FAILED: {m.failure}")
+    except DeviceError as e:
+        m.failure = scrub_for(device, f"{e.message.rstrip('.')} (while {doing})" + (f"; {e.hint}" if e.hint else ""))
+        m.runtime.setdefault("device", device.describe() if device else None)
+        progress(f"FAILED: {m.failure}")
+
+
+
 def _measured_where(target: Target, device) -> dict:
     """Where the numbers come from, for the report: the device and its fingerprint, or this host, said plainly."""
     if device is None:
@@ -222,6 +239,19 @@ def _measured_where(target: Target, device) -> dict:
 
 def scrub_for(device, text: str) -> str:
     return scrub(text, device.spec) if device is not None else text
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The reference's token ids for the evaluation text, cut the way both sides are fed."""
+
+    text: str  # the evaluation text (tokenizer parity)
+    all_ids: list[int]  # its reference ids
+    ids: list[int]  # the first max_tokens (accuracy)
+    bos: list[int]  # [bos_id] when the reference tokenizer adds one, else []
+    windows: list[list[int]]  # bos + ids, in windows of <= ctx tokens
+    timed_prompt: list[int]
+    greedy_prompt: list[int]
 
 
 @dataclass

@@ -23,8 +23,8 @@ class AccuracyStats:
     top1_agreement: float  # 0..1
     ppl_reference: float
     ppl_artifact: float
-    nmse: float  # sum (a - r)^2 / sum r^2 over all logits
-    max_abs_diff: float
+    nmse: float | None  # sum (a - r)^2 / sum r^2 over all logits; None where only log-probs were compared (binary mode)
+    max_abs_diff: float | None
 
     @property
     def ppl_ratio(self) -> float:

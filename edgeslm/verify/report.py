@@ -133,7 +133,7 @@ SUMMARY_HEADERS = [
 _NA = "-"  # not measured: the runtime failed first
 
 
-def _summary_row(r: VerifyReport) -> list[str]:
+def _summary_row(r: VerifyReport, by_target: bool = False) -> list[str]:
     a, s, t = r.accuracy, r.speed, r.tokenizer
     failed = [g.name for g in r.gates if g.failed]
     verdict = "PASS" if r.passed else ("FAIL" if r.required else "FAIL (optional)") + ": " + ",".join(
@@ -141,7 +141,7 @@ def _summary_row(r: VerifyReport) -> list[str]:
     acc = ([_fmt(a.mean_kl), _fmt(a.p99_kl), f"{a.top1_agreement:.1%}", f"{a.ppl_reference:.3f}", f"{a.ppl_artifact:.3f}",
             f"{a.ppl_ratio:.4f}"] if a else [_NA] * 6)
     return [
-        f"{r.format}:{r.quant}", f"{r.file_mib:.1f}", *acc,
+        f"{r.target} {r.format}:{r.quant}" if by_target else f"{r.format}:{r.quant}", f"{r.file_mib:.1f}", *acc,
         _NA if r.greedy_prefix_match is None else f"{r.greedy_prefix_match}/{r.greedy_tokens}",
         _NA if t is None else "equal" if t.equal else f"DIFF@{t.first_mismatch}",
         *([f"{s.prefill_tps:.0f}", f"{s.decode_tps:.1f}"] if s else [_NA, _NA]), f"{r.roofline_decode_tps:.0f}",
@@ -149,14 +149,14 @@ def _summary_row(r: VerifyReport) -> list[str]:
     ]
 
 
-def render_failures(reports: list[VerifyReport]) -> str:
+def render_failures(reports: list[VerifyReport], by_target: bool = False) -> str:
     """One line per artifact whose runtime failed: what happened and where its log is ('' when none)."""
-    return "\n".join(f"{r.format}:{r.quant}: {r.failure}" for r in reports if r.failure)
+    return "\n".join(f"{r.target + ' ' if by_target else ''}{r.format}:{r.quant}: {r.failure}" for r in reports if r.failure)
 
 
-def render_summary(reports: list[VerifyReport]) -> str:
-    """One row per artifact: the table `build` prints."""
-    return _table(SUMMARY_HEADERS, [_summary_row(r) for r in reports])
+def render_summary(reports: list[VerifyReport], by_target: bool = False) -> str:
+    """One row per artifact: the table `build` prints (``by_target``: rows of a fleet, named by target too)."""
+    return _table(SUMMARY_HEADERS, [_summary_row(r, by_target) for r in reports])
 
 
 def render_gates(r: VerifyReport) -> str:
