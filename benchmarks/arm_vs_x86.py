@@ -32,6 +32,31 @@ def tools(arch: str) -> Path:
     return Path(out.strip().splitlines()[-1])
 
 
+def own_kl_scored(gguf: Path, ref, text: str, opts) -> dict:
+    """edgeslm's KL and top-1 from llama-cpp-python's logits on the positions llama-perplexity scores."""
+    import numpy as np
+
+    from edgeslm.devices.llama_tools import scored_positions
+    from edgeslm.runners.base import RunnerOptions, load_runner
+    from edgeslm.runners.torch import TorchRunner
+    from edgeslm.verify import _bos
+    from edgeslm.verify.accuracy import AccuracyAccumulator
+
+    torch_ref = TorchRunner(ref)
+    ids = torch_ref.tokenize(text)[: opts.max_tokens]
+    bos = _bos(ref)
+    step = opts.ctx - len(bos)
+    chunks = [c for c in (bos + ids[i : i + step] for i in range(0, len(ids), step)) if len(c) == opts.ctx]
+    rt = load_runner(gguf, RunnerOptions(threads=2, n_ctx=opts.ctx + 8))
+    pos, acc = scored_positions(opts.ctx), AccuracyAccumulator()
+    for c in chunks:
+        r, a = torch_ref.logits(c), rt.logits(c)
+        acc.add(r[pos.start : pos.stop], a[pos.start : pos.stop], np.asarray(c[pos.start + 1 : pos.stop + 1]))
+    rt.close()
+    s = acc.result()
+    return {"mean_kl": s.mean_kl, "top1": s.top1_agreement, "positions": s.positions}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path)
@@ -69,14 +94,18 @@ def main() -> int:
                          "positions": r.accuracy.positions, "decode_tps": r.speed.decode_tps,
                          "wall_s": round(time.perf_counter() - t0, 1)}
             print(q, name, json.dumps(row[name]), file=sys.stderr)
+        row["edgeslm_same_positions"] = own_kl_scored(art.path, ref, text.text, opts)
         row["arm_over_x86_kl"] = row["aarch64"]["mean_kl"] / row["x86"]["mean_kl"]
+        row["tool_over_edgeslm_kl"] = row["x86"]["mean_kl"] / row["edgeslm_same_positions"]["mean_kl"]
         rows.append(row)
 
-    print("| quant | x86 KL | aarch64 KL | ratio | x86 top-1 | aarch64 top-1 | edgeslm KL (all positions) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| quant | x86 KL | aarch64 KL | aarch64/x86 | x86 top-1 | aarch64 top-1 | edgeslm KL, same positions "
+          "(tool/edgeslm) | edgeslm KL, all positions |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['quant']} | {r['x86']['mean_kl']:.5f} | {r['aarch64']['mean_kl']:.5f} | {r['arm_over_x86_kl']:.3f} | "
-              f"{r['x86']['top1']:.1%} | {r['aarch64']['top1']:.1%} | {r['edgeslm']['mean_kl']:.5f} |")
+              f"{r['x86']['top1']:.1%} | {r['aarch64']['top1']:.1%} | {r['edgeslm_same_positions']['mean_kl']:.5f} "
+              f"({r['tool_over_edgeslm_kl']:.3f}) | {r['edgeslm']['mean_kl']:.5f} |")
     out = {"model": "examples/demo-teacher", "eval": text.source, "max_tokens": args.max_tokens, "ctx": opts.ctx,
            "scored": "second half of each chunk (llama-perplexity's rule); edgeslm column: every position",
            "aarch64": "armv8.2-a+dotprod+i8mm, static, qemu-aarch64 -cpu max (speeds emulated, not compared)",

@@ -28,6 +28,7 @@ from edgeslm.report_html import ReportPage, render_html
 from edgeslm.targets import Target
 from edgeslm.verify import VerifyOptions, VerifyReport, verify
 from edgeslm.verify.report import render_markdown
+from edgeslm.util import HOST_MODEL_LOCK
 
 LOG_DIR = "logs"  # OUT/logs/<artifact>.log: what each runtime process printed
 REPORT_HTML = "report.html"  # the page for people (report_html.py)
@@ -91,7 +92,7 @@ def build(
         config = spec.config()
         dest = out_dir / format_named(spec.format).artifact_name(ckpt.name, spec.quant)
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with HOST_MODEL_LOCK, warnings.catch_warnings(record=True) as caught:  # see HOST_MODEL_LOCK
                 warnings.simplefilter("always")
                 art = export(ckpt, config, dest, recipe_sha256=recipe_sha256)
             for w in caught:

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -39,6 +40,12 @@ def captured_stderr() -> Iterator[CapturedText]:
 # for an edgeslm user: torchao's "Failed to load ..._C_mxfp8 / _C_cutlass_90a"
 # (CUDA-only kernels) and "no triton", torch's register_constant() deprecation.
 NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
+
+# Held while building or exporting a model, for builds running side by side on device threads: transformers'
+# from_pretrained swaps process-wide functions (PreTrainedModel.tie_weights, torch's init functions, the default
+# dtype) and puts them back on exit, so two loads at once can leave them swapped for good: tied heads stay on
+# the meta device and new models skip initialisation. torch.export and warnings.catch_warnings are global too.
+HOST_MODEL_LOCK = threading.RLock()
 
 
 def quiet_libraries() -> None:

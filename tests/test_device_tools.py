@@ -166,3 +166,20 @@ def test_tool_output_without_a_summary_is_a_clear_failure(host_tools, gguf_file,
                          capture_output=True, text=True, timeout=120)
     with pytest.raises(DeviceError, match="no KL summary"):
         parse_kl_output(out.stdout + out.stderr)
+
+
+def test_a_hung_tool_is_a_timed_out_device_not_a_hung_run(cli, tmp_path, tiny, gguf_file, host_tools):
+    """A tool that never answers (a real process sleeping) costs its row after --timeout, and is ended."""
+    hang = tmp_path / "llama-bench"
+    hang.write_text("#!/bin/sh\necho started > \"$0.started\"\nexec sleep 300\n")
+    hang.chmod(0o755)
+    dev = (f'[device]\nkind = "local"\nmode = "binary"\n[device.tools]\nllama-bench = "{hang}"\n'
+           f'llama-perplexity = "{host_tools / "llama-perplexity"}"\n')
+    t = _target(tmp_path, "hangs", dev, "Q8_0")
+    res = cli("verify", gguf_file("llama", "Q8_0"), "--reference", tiny("llama"), "--target", t, "--max-tokens", "512",
+              "--ctx", str(CTX), "--timeout", "3", "--json", tmp_path / "r.json")
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert res.exit_code == 1 and "did not answer within 3 s" in r["failure"] and "while timing" in r["failure"]
+    assert Path(f"{hang}.started").exists()
+    left = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
+    assert not left, "the hung tool was left running"

@@ -9,6 +9,7 @@ only the transport between them.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +238,40 @@ def test_a_recipe_builds_for_two_devices_and_one_failing_costs_only_its_rows(boa
     everything = "".join(p.read_text(errors="replace") for p in (tmp_path / "run").rglob("*")
                          if p.is_file() and p.suffix in (".json", ".md", ".html"))
     assert str(board.user_key) not in everything and "user_ed25519" not in everything
+
+
+def test_a_device_without_room_is_refused_before_copying(board, tmp_path, tiny, gguf_file, cli):
+    """The board's workdir is a real tmpfs half the model's size: the check on `df` refuses the copy, naming both sizes."""
+    small = tmp_path / "small"
+    small.mkdir()
+    art = gguf_file("llama", "Q8_0")
+    half_kib = max(16, art.stat().st_size // 2048)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={half_kib}k", "tmpfs", str(small)],
+                                           capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root with CAP_SYS_ADMIN")
+    try:
+        t = target_with(tmp_path, "full-board", board.device_toml().replace(str(board.dir / "board"), str(small)))
+        res = cli("verify", art, "--reference", tiny("llama"), "--target", t,
+                  "--max-tokens", MAX_TOKENS, "--runs", "1", "--json", tmp_path / "r.json")
+        failure = json.loads((tmp_path / "r.json").read_text())["failure"]
+        assert res.exit_code == 1 and "MiB free under" in failure and "needs" in failure
+        assert not [p for p in small.rglob("*") if p.is_file()], "nothing was copied"
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
+def test_a_folder_artifact_verifies_over_ssh_like_here(board, tmp_path, tiny, folder_artifact, cli):
+    """An ONNX folder (model, weights, genai_config, tokenizer) is staged file by file and runs in the agent."""
+    art = folder_artifact("llama", "onnx", "int8")
+    body = LOOSE.read_text().partition("[[artifacts]]")[0].replace('name = "loose"', 'name = "onnx-board"')
+    t = tmp_path / "onnx-board.toml"
+    t.write_text(body + '[[artifacts]]\nformat = "onnx"\nquant = "int8"\n\n' + board.device_toml())
+    here, there = tmp_path / "here.json", tmp_path / "there.json"
+    assert cli("verify", art, "--reference", tiny("llama"), "--target", LOOSE, "--max-tokens", MAX_TOKENS, "--runs", "1",
+               "--json", here).exit_code in (0, 1)
+    res = cli("verify", art, "--reference", tiny("llama"), "--target", t, "--max-tokens", MAX_TOKENS, "--runs", "1",
+              "--json", there)
+    a, b = json.loads(here.read_text()), json.loads(there.read_text())
+    assert b["failure"] is None, res.output
+    assert abs(a["accuracy"]["mean_kl"] - b["accuracy"]["mean_kl"]) <= 1e-6
+    assert b["runtime"]["measured_on"].startswith("ssh://") and b["tokenizer"] == a["tokenizer"]

@@ -35,6 +35,25 @@ def test_param_counts_match_the_real_tensors(tiny):
         assert lm.spec.num_params == sum(p.numel() for p in lm.model.parameters())
 
 
+def test_models_loaded_side_by_side_leave_transformers_as_it_was(tiny):
+    """Recipes build for several devices on threads. from_pretrained swaps PreTrainedModel.tie_weights and torch's
+    init functions while it runs; unguarded, two loads at once left them swapped for the rest of the process, and
+    every later tied model kept its head on the meta device (CI failed in distill, prune and loader tests)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from transformers import PreTrainedModel
+
+    tie_weights, normal_ = PreTrainedModel.tie_weights, torch.nn.init.normal_
+    path = tiny("qwen2")  # tied embeddings: the head is only real if tie_weights ran
+    with ThreadPoolExecutor(4) as pool:
+        models = list(pool.map(lambda _: load_model(path).model, range(12)))
+    assert PreTrainedModel.tie_weights is tie_weights and torch.nn.init.normal_ is normal_
+    assert torch.get_default_dtype() == torch.float32
+    for m in models:
+        assert not any(p.is_meta for p in m.parameters())
+        assert m.lm_head.weight is m.model.embed_tokens.weight
+
+
 def test_loaded_model_is_fp32_and_deterministic(loaded):
     lm = loaded("llama")
     ids = torch.tensor([[1, 2, 3, 4]])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 from pathlib import Path
 
@@ -131,16 +132,26 @@ def _popen(argv: list[str], log: Path) -> subprocess.Popen:
 def _run(dev: Device, argv: list[str], timeout_s: float, stdin, doing: str, stdout=None) -> str:
     """Run a local command that talks to the device; its stdout. Raises DeviceError, worded for the person."""
     spec = dev.spec
-    kw = {"input": stdin} if isinstance(stdin, (bytes, type(None))) else {"stdin": stdin}
+    piped = isinstance(stdin, (bytes, type(None)))
     try:
-        res = subprocess.run(argv, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout_s, **kw)
+        # its own process group: a hung command is ended with everything it started
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if piped else stdin, stdout=stdout or subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
     except FileNotFoundError:
         raise DeviceError(f"{argv[0]} is not installed on this machine, and {dev.address} is reached through it.",
                           hint="install OpenSSH's client (ssh)" if dev.kind == "ssh" else
                           "install the Android platform tools (adb), or set [device] adb = PATH") from None
+    try:
+        out, err_b = proc.communicate(stdin if piped else None, timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
         raise DeviceError(f"{dev.address} did not answer within {timeout_s:g} s ({_short(doing)}).",
-                          hint="the device hung or the link dropped; raise [device] timeout_s for slow boards") from None
+                          hint="the device hung or the link dropped; raise --timeout (or [device] timeout_s) for slow boards") from None
+    res = subprocess.CompletedProcess(argv, proc.returncode, out, err_b)
     err = scrub(res.stderr.decode("utf-8", "replace").strip(), spec)
     if dev.kind == "ssh" and res.returncode == 255:
         if any(m in err for m in _HOST_KEY_FAILURES):

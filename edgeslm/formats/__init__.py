@@ -51,6 +51,9 @@ class Format:
     size_estimates: Callable[[CheckpointDir], list[dict]] | None = None
     # what an app needs from the artifact itself: bos_token_id, eos_token_ids, chat_template, context_length
     model_card: Callable[[Path], dict] | None = None
+    # binary mode: the function that measures an artifact with the format's own command-line tools on a device
+    # (see verify/binary.py for its signature); imported only when asked. None: agent mode only
+    device_tools: Callable[[], Callable] | None = None
 
     @property
     def is_folder(self) -> bool:

@@ -73,6 +73,12 @@ def _runner():
     return LlamaCppRunner
 
 
+def _device_tools():
+    from edgeslm.verify.binary import llama_cpp_tools
+
+    return llama_cpp_tools
+
+
 def _probe(path: Path) -> None:
     read_lineage(path)  # parses the header and metadata; raises ArtifactError
 
@@ -93,4 +99,5 @@ FORMAT = register_format(Format(
     name_pattern="{model}-{quant}.gguf",
     size_estimates=size_estimates,
     model_card=model_card,
+    device_tools=_device_tools,
 ))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from edgeslm.errors import ModelLoadError, TokenizerError
 from edgeslm.models.architectures import supported_list
 from edgeslm.models.spec import ModelSpec, spec_from_config, tensor_problems
+from edgeslm.util import HOST_MODEL_LOCK
 
 if TYPE_CHECKING:  # keep `edgeslm --help` fast: torch loads only when a model does
     import torch
@@ -208,13 +209,14 @@ def load_model(
     hf_logging.disable_progress_bar()  # edgeslm reports its own progress
     ckpt = path if isinstance(path, CheckpointDir) else open_checkpoint(path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            ckpt.path,
-            dtype=dtype or torch.float32,
-            use_safetensors=True,
-            local_files_only=True,
-            trust_remote_code=trust_remote_code,
-        )
+        with HOST_MODEL_LOCK:  # from_pretrained swaps process-wide functions while it runs
+            model = AutoModelForCausalLM.from_pretrained(
+                ckpt.path,
+                dtype=dtype or torch.float32,
+                use_safetensors=True,
+                local_files_only=True,
+                trust_remote_code=trust_remote_code,
+            )
     except Exception as e:
         raise ModelLoadError(
             f"transformers could not load {ckpt.path}: {e}",

@@ -59,7 +59,7 @@ def prune_in_rounds(model, spec: ModelSpec, req: PruneRequest, calib: Calibratio
         scores = score(cur, calib.forward_loop, calib.loss, layer_metric=layer_metric)
         first = first or scores
         found = find_plan(cur, replace(req, target_params=target), cur_spec, calib, scores, search_steps=search_steps,
-                          teacher=model, progress=progress)
+                          teacher=model, ref=source, progress=progress)
         res: PruneResult = prune(cur, found.best.plan, calib.forward_loop, random_seed=random_seed, scores=scores)
         keep = res.keep if keep is None else keep.then(res.keep)
         entry = {"round": r, "budget": int(target), "plan": {k: v for k, v in asdict(found.best.plan).items() if k != "notes"},

@@ -173,11 +173,11 @@ class TeacherLogProbs:
         return total / n
 
 
-def search_plans(model, candidates: list[Candidate], scores, windows: Calibration, budget: float, *,
-                 teacher=None, progress: Callable[[str], None] = lambda _: None) -> PlanSearch:
-    """Cut every candidate from ``model`` with ``scores`` (prune.Scores) and rank them by one-shot KL on ``windows``
-    to ``teacher`` (default ``model``; when pruning in rounds, the source)."""
-    ref = TeacherLogProbs(teacher if teacher is not None else model, windows)
+def search_plans(model, candidates: list[Candidate], scores, ref: TeacherLogProbs, budget: float, *,
+                 progress: Callable[[str], None] = lambda _: None) -> PlanSearch:
+    """Cut every candidate from ``model`` with ``scores`` (prune.Scores) and rank them by one-shot KL to the
+    teacher whose log-probs ``ref`` holds (``model`` itself, or when pruning in rounds the source)."""
+    windows = ref.windows
     done = []
     for i, c in enumerate(candidates, 1):
         student = slice_model(model, c.plan, choose(c.plan, scores.importance, scores.layers, model.config)).float()
@@ -220,17 +220,16 @@ def short_distill(teacher, student, train: Calibration, steps: int, lr: float = 
     student.eval()
 
 
-def rerank_distilled(model, found: PlanSearch, scores, windows: Calibration, train: Calibration, steps: int, *,
+def rerank_distilled(model, found: PlanSearch, scores, ref: TeacherLogProbs, train: Calibration, steps: int, *,
                      top: int = 3, also: Iterable[str] = (), teacher=None,
                      progress: Callable[[str], None] = lambda _: None) -> PlanSearch:
-    """Distil the ``top`` one-shot candidates for ``steps`` steps each on ``train``, measure KL again on
-    ``windows``, and rank those first by it; others keep their one-shot rank. ``also`` names kinds
+    """Distil the ``top`` one-shot candidates for ``steps`` steps each on ``train``, measure KL again against
+    ``ref``, and rank those first by it; others keep their one-shot rank. ``also`` names kinds
     ("depth", "width", "mix") or baselines whose best one-shot candidate is distilled too. ``teacher``
-    (default ``model``) is distilled from and measured against."""
+    (default ``model``) is distilled from; ``ref`` holds its log-probs on the measuring windows."""
     if steps < 1:
         raise UsageError(f"--search-steps must be at least 1 to re-rank, not {steps}.")
     teacher = teacher if teacher is not None else model
-    ref = TeacherLogProbs(teacher, windows)
     picked = list(found.candidates[:top])
     for label in also:
         first = next((c for c in found.candidates if label in (c.kind, c.baseline)), None)
@@ -253,21 +252,25 @@ def split_windows(calib: Calibration) -> tuple[Calibration, Calibration]:
 
 
 def find_plan(model, req: PruneRequest, spec: ModelSpec, calib: Calibration, scores: Scores, *, search_steps: int = 0,
-              teacher=None, progress: Callable[[str], None] = lambda _: None) -> PlanSearch:
+              teacher=None, ref: TeacherLogProbs | None = None,
+              progress: Callable[[str], None] = lambda _: None) -> PlanSearch:
     """Rank every architecture of ``model`` (``spec``) that fits ``req.target_params`` by KL to ``teacher``
     (default ``model``) on the first calibration windows; with ``search_steps``, re-rank the best after
-    that many distillation steps on the other windows. Raises UsageError (no plan fits, too few windows)."""
+    that many distillation steps on the other windows. ``ref``: the teacher's log-probs on those windows when
+    the caller has them already (rounds keep one for every round). Raises UsageError (no plan fits, too few
+    windows)."""
     measure, train = split_windows(calib)
+    ref = ref if ref is not None else TeacherLogProbs(teacher if teacher is not None else model, measure)
     k = len(measure.samples)
     budget = budget_params(spec, req.target_params)
     cands = candidate_plans(spec, budget, req.round_to)
     progress(f"searching {len(cands)} architectures at the budget: one-shot KL on {k} windows")
-    found = search_plans(model, cands, scores, measure, budget, teacher=teacher, progress=progress)
+    found = search_plans(model, cands, scores, ref, budget, progress=progress)
     if search_steps:
         if not len(train.samples):
             raise UsageError(f"--search-steps needs calibration windows to train on; give --calib-samples {2 * k} or more.")
         progress(f"re-ranking the best after {search_steps} distillation steps each")
-        found = rerank_distilled(model, found, scores, measure, train, search_steps, teacher=teacher, progress=progress)
+        found = rerank_distilled(model, found, scores, ref, train, search_steps, teacher=teacher, progress=progress)
     return found
 
 

@@ -1,6 +1,6 @@
 """Binary mode: verify on a device with the runtime's own command-line tools, for phones and boards without Python.
 
-One registration per format (TOOL_METHODS). GGUF: edgeslm writes llama.cpp's
+Each format names its method in its registration (Format.device_tools). GGUF: edgeslm writes llama.cpp's
 KL base file from the PyTorch reference (devices/llama_tools.py) with the
 reference's own token ids, copies it and the model to the device, runs
 ``llama-perplexity --kl-divergence`` there and parses its summary, and takes
@@ -17,7 +17,6 @@ from __future__ import annotations
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Callable
 
 from edgeslm.errors import DataError, DeviceError, UsageError
 from edgeslm.runners.base import SpeedResult
@@ -47,7 +46,10 @@ def _run_tool(device, tool: str, args: list[str], timeout_s: float) -> str:
     return device.shell(prefix + " ".join(shlex.quote(a) for a in [tool, *args]) + " 2>&1", timeout_s=timeout_s)
 
 
-def _gguf(m, device, artifact, ref, target, opt, inputs, progress) -> None:
+def llama_cpp_tools(m, device, artifact, ref, target, opt, inputs, progress) -> None:
+    """GGUF's binary-mode method: KL from ``llama-perplexity --kl-divergence`` against edgeslm's base file, speed
+    from ``llama-bench -o json``, both run on ``device``. Fills ``m``; a device's failure becomes ``m.failure``.
+    Raises DataError when the text gives no whole chunk of ``opt.ctx`` tokens."""
     from edgeslm.devices.llama_tools import parse_bench_json, parse_kl_output, write_kl_base
     from edgeslm.verify import _measured_where
 
@@ -95,15 +97,14 @@ def _gguf(m, device, artifact, ref, target, opt, inputs, progress) -> None:
         progress(f"FAILED: {m.failure}")
 
 
-# format -> how its own tools verify it on a device
-TOOL_METHODS: dict[str, Callable] = {"gguf": _gguf}
-
-
 def measure_with_tools(m, device, artifact, ref, target, opt, inputs, progress) -> None:
     """Fill ``m`` (verify's _Measured) from the format's own tools on ``device``. Raises UsageError for a format
     with no tools registered, DataError for too little text; a device's failure becomes ``m.failure``."""
-    method = TOOL_METHODS.get(artifact.format)
-    if method is None:
-        raise UsageError(f"binary mode has no tools for {artifact.format} artifacts (it has: {', '.join(TOOL_METHODS)}).",
+    from edgeslm.formats import all_formats, format_named
+
+    tools = format_named(artifact.format).device_tools
+    if tools is None:
+        have = ", ".join(f.name for f in all_formats().values() if f.device_tools) or "none"
+        raise UsageError(f"binary mode has no tools for {artifact.format} artifacts (formats with tools: {have}).",
                          hint="use agent mode on a device with Python ([device] mode = \"agent\")")
-    method(m, device, artifact, ref, target, opt, inputs, progress)
+    tools()(m, device, artifact, ref, target, opt, inputs, progress)
