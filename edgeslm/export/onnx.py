@@ -26,7 +26,7 @@ from pathlib import Path
 from edgeslm.errors import ExportError, UsageError
 from edgeslm.export.base import Artifact, ArtifactLineage, write_lineage
 from edgeslm.models.loader import CheckpointDir
-from edgeslm.quantize.onnx import ACCURACY_LEVELS, BLOCK_SIZES, get_quant
+from edgeslm.quantize.onnx import ACCURACY_LEVELS, ALGOS, BLOCK_SIZES, get_quant, parse_mixed_precision
 
 MODEL_FILE = "model.onnx"
 GENAI_CONFIG = "genai_config.json"  # onnxruntime-genai reads the model folder from this file
@@ -39,9 +39,16 @@ class ONNXConfig:
     block_size: int = 32  # weights per scale, int8 and int4
     accuracy_level: int = 4  # MatMulNBits compute: 4 = int8 (activations quantized at run time), 0/1 = fp32
     quantize_lm_head: bool = False  # int4: the head is the most output-sensitive weight (int8 always quantizes it)
+    algo: str = "default"  # the builder's weight-only method (quantize/onnx.py ALGOS)
+    mixed_precision: str = ""  # e.g. "last_matmul:int8,mixed_layers:int8": those MatMuls at int8 in an int4 model
+    asymmetric: bool = False  # a zero point per block (uint4/uint8): tighter on skewed blocks, a little larger
+    quantize_embeddings: bool = False  # the embedding Gather too (int8/int4 with block_size), not fp32
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quant", get_quant(self.quant).name)
+        if self.algo not in ALGOS:
+            raise UsageError(f"--algo {self.algo}: choose one of {', '.join(ALGOS)}.")
+        parse_mixed_precision(self.mixed_precision)
         if self.block_size not in BLOCK_SIZES:
             raise UsageError(f"--block-size {self.block_size}: choose one of {', '.join(map(str, BLOCK_SIZES))}.")
         if self.accuracy_level not in ACCURACY_LEVELS:
@@ -94,8 +101,18 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
     q = get_quant(config.quant)
     extra: dict[str, str] = {}
     if q.name != "fp32":
-        extra = {"block_size": str(config.block_size), "accuracy_level": str(config.accuracy_level)}
-        if q.name == "int4" and not config.quantize_lm_head:
+        extra = {"block_size": str(config.block_size), "accuracy_level": str(config.accuracy_level),
+                 "algo_config": config.algo, "is_symmetric": str(not config.asymmetric).lower()}
+        if config.mixed_precision:
+            extra["matmul_mixed_precision"] = config.mixed_precision
+            if "last_matmul" in parse_mixed_precision(config.mixed_precision) and config.algo == "default":
+                # the same round-to-nearest under the name whose tensors the builder's shared 8-bit embedding
+                # table reads: with "default" it names lm_head.MatMul.weight_Q8G32 but writes ..._Q8, and the
+                # graph does not load (onnxruntime-genai 0.18)
+                extra["algo_config"] = "rtn"
+        if config.quantize_embeddings:
+            extra["op_types_to_quantize"] = "MatMul/Gather"
+        if q.name == "int4" and not config.quantize_lm_head and "last_matmul" not in parse_mixed_precision(config.mixed_precision):
             extra["nodes_to_exclude"] = LM_HEAD_NODE
     notes = []
     if q.name != "fp32" and ckpt.spec.hidden_size % config.block_size:

@@ -41,6 +41,7 @@ FORMAT = register_format(Format(
     bytes_per_token=folder_bytes_per_token,
     suffix=".pte",
     marker=PTE_FILE,
-    options=("group_size", "max_seq_len", "quantize_embeddings"),
+    options=("group_size", "max_seq_len", "quantize_embeddings", "calibrate", "calibration_data", "calibration_samples",
+             "smooth_alpha", "head_bits"),
     model_card=model_card,
 ))

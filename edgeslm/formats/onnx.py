@@ -46,6 +46,7 @@ FORMAT = register_format(Format(
     bytes_per_token=folder_bytes_per_token,
     suffix=Path(MODEL_FILE).suffix,
     marker=GENAI_CONFIG,
-    options=("block_size", "accuracy_level", "quantize_lm_head"),
+    options=("block_size", "accuracy_level", "quantize_lm_head", "algo", "mixed_precision", "asymmetric",
+             "quantize_embeddings"),
     model_card=model_card,
 ))
