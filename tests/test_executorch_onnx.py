@@ -111,6 +111,17 @@ def test_quantized_load_and_track_reference(fmt, q8, q4, loaded, folder_artifact
     assert folder_artifact("llama", fmt, q4).stat() and _size(folder_artifact("llama", fmt, q4)) < _size(folder_artifact("llama", fmt, "fp32"))
 
 
+def _mean_kl(ref, artifact, ids) -> float:
+    """Mean KL (nats/token) of ``artifact`` in its own runtime against the reference runner on ``ids``."""
+    r = open_runner(artifact, threads=2)
+    try:
+        acc = AccuracyAccumulator()
+        acc.add(ref.logits(ids), r.logits(ids), np.asarray(ids[1:]))
+    finally:
+        r.close()
+    return acc.result().mean_kl
+
+
 def _size(folder):
     return sum(f.stat().st_size for f in folder.rglob("*") if f.suffix in (".pte", ".onnx", ".data"))
 
@@ -193,13 +204,7 @@ def test_quantized_embeddings_option(tiny, loaded, folder_artifact, tmp_path):
     assert _size(art.path) < _size(plain)  # the 512 x 64 fp32 table became 4-bit
     ref = TorchRunner(loaded("llama"))
     ids = ref.tokenize("import os\nimport sys\n" * 6)[:64]
-    r = open_runner(art.path, threads=2)
-    try:
-        acc = AccuracyAccumulator()
-        acc.add(ref.logits(ids), r.logits(ids), np.asarray(ids[1:]))
-    finally:
-        r.close()
-    assert acc.result().mean_kl < 1.0
+    assert _mean_kl(ref, art.path, ids) < 1.0
 
 
 def test_onnx_int4_with_a_shared_int8_head_loads_small_and_closer(tiny, loaded, folder_artifact, tmp_path):
@@ -218,15 +223,7 @@ def test_onnx_int4_with_a_shared_int8_head_loads_small_and_closer(tiny, loaded, 
     assert _size(head8) - _size(head4) < 0.75 * table  # one int8 table more than the int4 one, not an fp32 copy
     ref = TorchRunner(loaded("qwen2"))
     ids = ref.tokenize("import os\nimport sys\n\ndef main(argv):\n    return 0\n" * 4)[:96]
-    kl = {}
-    for name, path in (("head8", head8), ("head4", head4)):
-        r = open_runner(path, threads=2)
-        try:
-            acc = AccuracyAccumulator()
-            acc.add(ref.logits(ids), r.logits(ids), np.asarray(ids[1:]))
-        finally:
-            r.close()
-        kl[name] = acc.result().mean_kl
+    kl = {name: _mean_kl(ref, path, ids) for name, path in (("head8", head8), ("head4", head4))}
     assert kl["head8"] < kl["head4"], kl  # the head is the most output-sensitive weight
 
 
@@ -245,13 +242,7 @@ def test_calibrated_executorch_export_records_its_calibration_and_stays_near_los
     assert cal["calibration"]["samples"] == 4 and cal["alpha"] == 0.5
     ref = TorchRunner(loaded("llama"))
     ids = ref.tokenize("import os\nimport sys\n\ndef main(argv):\n    return 0\n" * 4)[:96]
-    r = open_runner(art.path, threads=2)
-    try:
-        acc = AccuracyAccumulator()
-        acc.add(ref.logits(ids), r.logits(ids), np.asarray(ids[1:]))
-    finally:
-        r.close()
-    assert acc.result().mean_kl < 0.02
+    assert _mean_kl(ref, art.path, ids) < 0.02
 
 
 def test_8da4w_keeps_the_output_head_at_8_bits_by_default(tiny, loaded, folder_artifact, tmp_path):
@@ -269,13 +260,5 @@ def test_8da4w_keeps_the_output_head_at_8_bits_by_default(tiny, loaded, folder_a
     assert 0.5 * head_half_bytes < grown < 1.5 * head_half_bytes, (grown, head_half_bytes)
     ref = TorchRunner(loaded("llama"))
     ids = ref.tokenize("import os\nimport sys\n\ndef main(argv):\n    return 0\n" * 4)[:96]
-    kl = {}
-    for name, path in (("head8", head8), ("head4", head4)):
-        r = open_runner(path, threads=2)
-        try:
-            acc = AccuracyAccumulator()
-            acc.add(ref.logits(ids), r.logits(ids), np.asarray(ids[1:]))
-        finally:
-            r.close()
-        kl[name] = acc.result().mean_kl
+    kl = {name: _mean_kl(ref, path, ids) for name, path in (("head8", head8), ("head4", head4))}
     assert kl["head8"] < kl["head4"], kl
