@@ -44,8 +44,12 @@ def variants():
         ("gguf Q8_0", 8, GGUFConfig("Q8_0")),
         ("gguf Q4_K_M", 4, GGUFConfig("Q4_K_M")),
         ("gguf Q4_0", 4, GGUFConfig("Q4_0")),
+        ("gguf Q4_K_M imatrix", 4, GGUFConfig("Q4_K_M", calibrate=True)),  # llama-imatrix on the train split
+        ("gguf Q4_0 imatrix", 4, GGUFConfig("Q4_0", calibrate=True)),
         ("onnx int8", 8, ONNXConfig("int8")),
         ("onnx int8 k_quant", 8, ONNXConfig("int8", algo="k_quant")),
+        ("onnx int8 emb4", 8, ONNXConfig("int8", quantize_embeddings=True)),  # int4 table: no int8 Gather
+        ("onnx int8 b64 emb4", 8, ONNXConfig("int8", quantize_embeddings=True, block_size=64)),
         ("onnx int4", 4, ONNXConfig("int4")),
         ("onnx int4 head4 shared", 4, ONNXConfig("int4", quantize_lm_head=True)),
         ("onnx int4 head8", 4, ONNXConfig("int4", mixed_precision=head_int8, quantize_embeddings=True)),
@@ -53,6 +57,12 @@ def variants():
         ("onnx int4 k_quant head8", 4, ONNXConfig("int4", algo="k_quant", mixed_precision=head_int8, quantize_embeddings=True)),
         ("onnx int4 mixed", 4, ONNXConfig("int4", mixed_precision=mixed, quantize_embeddings=True)),
         ("onnx int4 mixed b16", 4, ONNXConfig("int4", mixed_precision=mixed, quantize_embeddings=True, block_size=16)),
+        ("onnx int4 asym mixed", 4, ONNXConfig("int4", asymmetric=True, mixed_precision=mixed, quantize_embeddings=True)),
+        # int8 MatMuls chosen by measured 4-bit sensitivity (KL per weight) on the train split
+        ("onnx int4 asym head8 sens12", 4, ONNXConfig("int4", asymmetric=True, mixed_precision=head_int8,
+                                                      quantize_embeddings=True, calibrate=True)),
+        ("onnx int4 asym head8 sens25", 4, ONNXConfig("int4", asymmetric=True, mixed_precision=head_int8,
+                                                      quantize_embeddings=True, calibrate=True, int8_fraction=0.25)),
         ("executorch 8da4w head4", 4, ExecuTorchConfig("8da4w", head_bits=4)),  # ExecuTorch's own 8da4w
         ("executorch 8da4w +emb cal", 4, ExecuTorchConfig("8da4w", quantize_embeddings=True, calibrate=True)),
         ("executorch 8da8w +emb cal", 8, ExecuTorchConfig("8da8w", quantize_embeddings=True, calibrate=True)),

@@ -82,6 +82,10 @@ class ExportError(EdgeSLMError):
     """An export that cannot be produced for this model, format and quant type."""
 
 
+class ToolBuildError(EdgeSLMError):
+    """A runtime's command-line tools (llama.cpp's, built from source) could not be built or found."""
+
+
 class ArtifactError(EdgeSLMError):
     """An artifact that a runtime cannot load (corrupt, truncated, wrong format)."""
 

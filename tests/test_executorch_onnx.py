@@ -262,3 +262,99 @@ def test_8da4w_keeps_the_output_head_at_8_bits_by_default(tiny, loaded, folder_a
     ids = ref.tokenize("import os\nimport sys\n\ndef main(argv):\n    return 0\n" * 4)[:96]
     kl = {name: _mean_kl(ref, path, ids) for name, path in (("head8", head8), ("head4", head4))}
     assert kl["head8"] < kl["head4"], kl
+
+
+def _matmul_bits(folder) -> dict[str, int]:
+    """The builder's MatMul node (suffix _Q4/_Q8 dropped) -> its MatMulNBits bits, and the embedding's op."""
+    import onnx
+
+    out = {}
+    for n in onnx.load_model(str(folder / "model.onnx"), load_external_data=False).graph.node:
+        if n.op_type in ("MatMulNBits", "GatherBlockQuantized"):
+            out[n.name.rsplit("_Q", 1)[0]] = next((a.i for a in n.attribute if a.name == "bits"), 4)
+    return out
+
+
+@pytest.mark.slow
+def test_onnx_int4_calibrated_keeps_the_measured_most_sensitive_matmuls_at_int8(tmp_path):
+    """--calibrate on the demo teacher (trained weights, so sensitivities are real): every MatMul group's 4-bit
+    KL is measured on the train split, the top share by KL per weight goes to int8 in the graph itself, the
+    rest stays int4, and the result is closer to the reference on the test split than plain int4 of the same
+    settings. The size grows by the int8 share only."""
+    from edgeslm.corpus import stdlib_corpus
+    from edgeslm.export import ONNXConfig, export
+    from edgeslm.models.loader import DEMO_TEACHER, load_model, open_checkpoint
+
+    ckpt = open_checkpoint(DEMO_TEACHER)
+    plain = export(ckpt, ONNXConfig("int4", asymmetric=True), tmp_path / "plain").path
+    cal = export(ckpt, ONNXConfig("int4", asymmetric=True, calibrate=True, int8_fraction=0.25), tmp_path / "cal").path
+    rec = json.loads((cal / "edgeslm.json").read_text())["options"]["calibration"]
+    assert rec["calibration"]["sha256"] == stdlib_corpus().splits["train"].sha256 and rec["calibration"]["samples"] == 4
+    assert 0 < rec["chosen_params_share"] <= 0.25 and rec["chosen"]
+    bits = _matmul_bits(cal)
+    chosen = {f"/model/layers.{c.split('.')[0]}/{dict(qkv='attn/qkv_proj', o='attn/o_proj', gate='mlp/gate_proj', up='mlp/up_proj', down='mlp/down_proj')[c.split('.')[1]]}/MatMul"
+              for c in rec["chosen"]}
+    assert {n for n, b in bits.items() if b == 8} == chosen  # exactly the chosen ones; the head stays fp32
+    assert all(b == 4 for b in _matmul_bits(plain).values())
+    ref = TorchRunner(load_model(ckpt))
+    ids = ref.tokenize(stdlib_corpus().splits["test"].text[:6000])[:512]
+    kl_plain, kl_cal = _mean_kl(ref, plain, ids), _mean_kl(ref, cal, ids)
+    assert kl_cal < kl_plain, (kl_cal, kl_plain)
+    spec = ckpt.spec
+    body = spec.num_params - spec.vocab_size * spec.hidden_size * (1 if spec.tie_word_embeddings else 2)
+    assert _size(cal) - _size(plain) < 0.25 * body * 0.6  # int8 costs ~4.1 more bits (0.52 bytes) per weight
+
+
+def test_onnx_int8_with_quantized_embeddings_stores_an_int4_table(tiny, loaded, folder_artifact, tmp_path):
+    """onnxruntime's GatherBlockQuantized takes 4-bit tables, so an int8 model's embedding goes int4: the file
+    loses most of the fp32 table's bytes, and the input-side rounding stays within the 8-bit accuracy bar."""
+    from edgeslm.export import ONNXConfig, export
+    from edgeslm.models.loader import open_checkpoint
+
+    ckpt = open_checkpoint(tiny("llama"))
+    art = export(ckpt, ONNXConfig("int8", quantize_embeddings=True), tmp_path / "e8").path
+    bits = _matmul_bits(art)
+    assert bits["/model/embed_tokens/Gather"] == 4 and bits["/lm_head/MatMul"] == 8
+    table = ckpt.spec.vocab_size * ckpt.spec.hidden_size
+    assert _size(folder_artifact("llama", "onnx", "int8")) - _size(art) > 0.8 * table * 4 * (1 - 5 / 32)
+    ref = TorchRunner(loaded("llama"))
+    ids = ref.tokenize("import os\nimport sys\n\ndef main(argv):\n    return 0\n" * 4)[:96]
+    assert _mean_kl(ref, art, ids) < 0.02
+
+
+def test_8da4w_transform_puts_the_chosen_linears_and_the_head_at_8_bits(tiny):
+    """The torchao transform itself: named linears and the head become int8 per channel, the rest int4 in
+    groups of 32 (what XNNPACK then lowers)."""
+    import torch
+    from executorch.examples.models.llama.llama_transformer import construct_transformer
+    from executorch.examples.models.llama.model_args import ModelArgs
+
+    from edgeslm.export.executorch import _linear_quantization, _state_dict, model_params
+    from edgeslm.models.loader import open_checkpoint
+
+    ckpt = open_checkpoint(tiny("llama"))
+    model = construct_transformer(ModelArgs(max_seq_len=64, max_context_len=64, max_batch_size=1, use_kv_cache=False,
+                                            **model_params(ckpt.spec))).eval()
+    model.load_state_dict(_state_dict(ckpt), strict=False)
+    chosen = {"layers.0.attention.wq", "layers.1.feed_forward.w2"}
+    _linear_quantization(4, 32, 8, frozenset(chosen))(model)
+    dtypes = {n: m.weight.target_dtype for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert {n for n, d in dtypes.items() if d == torch.int8} == chosen | {"output"}
+    assert {d for n, d in dtypes.items() if n not in chosen | {"output"}} == {torch.int4}
+
+
+@pytest.mark.slow
+def test_calibrated_8da4w_keeps_measured_sensitive_linears_at_8_bits(tiny, folder_artifact, tmp_path):
+    """--calibrate on 8da4w: SmoothQuant, then sensitivity measured on the smoothed weights picks the int8
+    linears; the lineage names them, and the program is larger than plain 8da4w by about their int8 bytes."""
+    from edgeslm.export import ExecuTorchConfig, export
+    from edgeslm.models.loader import open_checkpoint
+
+    art = export(open_checkpoint(tiny("llama")), ExecuTorchConfig("8da4w", max_seq_len=128, calibrate=True,
+                                                                  calibration_samples=2, int8_fraction=0.3), tmp_path / "e")
+    opts = json.loads((art.path / "edgeslm.json").read_text())["options"]
+    sens = opts["sensitivity"]
+    assert sens["chosen"] and 0 < sens["chosen_params_share"] <= 0.3 and sens["calibration"]["samples"] == 2
+    grown = _size(art.path) - _size(folder_artifact("llama", "executorch", "8da4w"))
+    # int8 per channel costs ~4 more bits (0.5 bytes) a weight than int4 in groups of 32
+    assert 0.3 * sens["chosen_params"] < grown < 1.0 * sens["chosen_params"], (grown, sens["chosen_params"])

@@ -69,6 +69,9 @@ class ExecuTorchConfig:
     # 8da4w: the output head's weight bits. 8 (per channel), as llama.cpp keeps its head at Q6_K in every 4-bit
     # type: on models with real models' outliers a 4-bit head alone costs more KL than the whole 4-bit body
     head_bits: int = 8
+    # 8da4w --calibrate: the linears whose measured 4-bit sensitivity (quantize/sensitivity.py) is highest per
+    # weight go to 8 bits, up to this share of the body's weights; 0 turns it off
+    int8_fraction: float = 0.125
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quant", get_quant(self.quant).name)
@@ -78,6 +81,8 @@ class ExecuTorchConfig:
             raise UsageError(f"--smooth-alpha {self.smooth_alpha}: choose a number between 0 and 1, e.g. 0.5.")
         if self.calibration_samples < 1:
             raise UsageError(f"--calibration-samples {self.calibration_samples}: must be at least 1.")
+        if not 0 <= self.int8_fraction <= 1:
+            raise UsageError(f"--int8-fraction {self.int8_fraction}: choose a share between 0 and 1, e.g. 0.125.")
         if self.group_size not in GROUP_SIZES:
             raise UsageError(f"--group-size {self.group_size}: choose one of {', '.join(map(str, GROUP_SIZES))}.")
         if self.max_seq_len <= 0:
@@ -135,10 +140,15 @@ def bos_eos(ckpt: CheckpointDir) -> tuple[int, list[int]]:
     return int(bos), [int(e) for e in eos_ids if e is not None]
 
 
-def _linear_quantization(bits: int, group_size: int, head_bits: int):
+# quantize/sensitivity.py group -> ExecuTorch Llama linears (under layers.N.)
+ET_LINEARS = {"qkv": ("attention.wq", "attention.wk", "attention.wv"), "o": ("attention.wo",),
+              "gate": ("feed_forward.w1",), "up": ("feed_forward.w3",), "down": ("feed_forward.w2",)}
+
+
+def _linear_quantization(bits: int, group_size: int, head_bits: int, eight_bit: frozenset[str] = frozenset()):
     """ExecuTorch's 8da{bits}w linear transform (torchao Int8DynamicActivationIntxWeightConfig with HQQ scales,
     group ``group_size``, 0 = per channel; linears whose width the group does not divide stay fp32), with the
-    output head at ``head_bits`` per channel."""
+    output head at ``head_bits`` and the linears named in ``eight_bit`` at 8 bits, per channel."""
     import torch
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
     from torchao.quantization.granularity import PerAxis, PerGroup
@@ -149,20 +159,23 @@ def _linear_quantization(bits: int, group_size: int, head_bits: int):
             intx_choose_qparams_algorithm="hqq_scale_only")
 
     def transform(model):
-        head_apart = bits < head_bits
+        # head_bits and the chosen linears can only be 8 when the body is 4-bit: those go per channel at 8
+        apart = (set(eight_bit) | ({"output"} if head_bits == 8 else set())) if bits < 8 else set()
         with torch.no_grad():
-            if head_apart:
-                quantize_(model, config(head_bits, 0), filter_fn=lambda m, fqn: fqn == "output")
+            if apart:
+                quantize_(model, config(8, 0), filter_fn=lambda m, fqn: fqn in apart)
             quantize_(model, config(bits, group_size), filter_fn=lambda m, fqn: (
-                isinstance(m, torch.nn.Linear) and not (head_apart and fqn == "output")
+                isinstance(m, torch.nn.Linear) and fqn not in apart
                 and (group_size == 0 or m.weight.shape[1] % group_size == 0)))
         return model
 
     return transform
 
 
-def build_program(ckpt: CheckpointDir, config: ExecuTorchConfig, pte: Path) -> list[str]:
-    """Export, quantize, lower to XNNPACK and write ``pte``. Returns warnings."""
+def build_program(ckpt: CheckpointDir, config: ExecuTorchConfig, pte: Path,
+                  eight_bit: frozenset[str] = frozenset()) -> list[str]:
+    """Export, quantize (the linears named in ``eight_bit``, e.g. "layers.3.attention.wq", at 8 bits in a
+    4-bit program), lower to XNNPACK and write ``pte``. Returns warnings."""
     import torch
 
     with captured_stderr():  # its C++ tokenizer logs "Registering override fallback regex" as it loads
@@ -214,7 +227,7 @@ def build_program(ckpt: CheckpointDir, config: ExecuTorchConfig, pte: Path) -> l
     )
     if quant.qmode:
         # where ExecuTorch puts its own linear quantization: after the embedding's, before the SDPA and KV-cache swaps
-        transforms.insert(1 if emb else 0, _linear_quantization(quant.bits, gs, config.head_bits))
+        transforms.insert(1 if emb else 0, _linear_quantization(quant.bits, gs, config.head_bits, eight_bit))
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     with warnings.catch_warnings(), captured_stderr() as log:
         warnings.simplefilter("ignore")
@@ -251,10 +264,20 @@ def export_executorch(ckpt: CheckpointDir, config: ExecuTorchConfig, out: Path, 
             f"--max-seq-len {config.max_seq_len} is above what the model supports ({spec.max_position_embeddings})."
         )
     options = asdict(config)
-    if config.calibrate and get_quant(config.quant).qmode:
+    quant = get_quant(config.quant)
+    if config.calibrate and quant.qmode:
         with tempfile.TemporaryDirectory(prefix="edgeslm-smooth-") as tmp:
             smoothed, report = _smoothed(ckpt, config, Path(tmp) / "smoothed")
-            notes = build_program(smoothed, config, out / PTE_FILE)
+            eight_bit: frozenset[str] = frozenset()
+            if quant.bits == 4 and config.int8_fraction > 0:
+                from edgeslm.quantize.sensitivity import sensitivity_report
+
+                # measured on what is quantized: the smoothed weights, at torchao's symmetric groups
+                sens = sensitivity_report(smoothed, config.calibration_data, config.calibration_samples,
+                                          config.int8_fraction, config.group_size, asymmetric=False)
+                eight_bit = frozenset(f"layers.{g.layer}.{name}" for g in sens.chosen for name in ET_LINEARS[g.group])
+                options["sensitivity"] = sens.to_dict()
+            notes = build_program(smoothed, config, out / PTE_FILE, eight_bit)
         options["calibration"] = report.to_dict()
     else:
         notes = build_program(ckpt, config, out / PTE_FILE)

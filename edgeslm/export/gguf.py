@@ -7,6 +7,7 @@ edgeslm writes an F32 file and hands every other type to llama.cpp's quantizer
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from collections import Counter
@@ -17,12 +18,12 @@ import gguf
 import numpy as np
 
 from edgeslm import __version__
-from edgeslm.errors import ExportError
+from edgeslm.errors import ExportError, UsageError
 from edgeslm.export.base import Artifact, ArtifactLineage
 from edgeslm.export.gguf_vocab import build_vocab
 from edgeslm.models.loader import CheckpointDir
 from edgeslm.outputs import scratch_file
-from edgeslm.quantize.gguf import GGUFQuant, get_quant, quantize_file
+from edgeslm.quantize.gguf import GGUF_QUANTS, GGUFQuant, get_quant, quantize_file
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class LineageKeys:
     QUANT = "general.edgeslm.quant"  # edgeslm's quant name, e.g. "Q4_K_M"
     TEACHER_SHA256 = "general.edgeslm.teacher.sha256"  # the teacher the source was pruned/distilled from
     RECIPE_SHA256 = "general.edgeslm.recipe.sha256"  # the `edgeslm run` recipe that built the file
+    CALIBRATION = "general.edgeslm.calibration"  # JSON: the importance matrix's text sha256, samples, ctx
     QUANTIZED_BY = gguf.Keys.General.QUANTIZED_BY
 
 
@@ -81,9 +83,21 @@ class GGUFConfig:
 
     quant: str = "Q4_K_M"
     threads: int = 0  # quantizer threads; 0 = llama.cpp's default
+    # an importance matrix (llama-imatrix) on calibration text weights the quantizer's rounding;
+    # "" data: the stdlib corpus's train split
+    calibrate: bool = False
+    calibration_data: str = ""
+    calibration_samples: int = 32  # chunks of 256 tokens
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "quant", get_quant(self.quant).name)
+        q = get_quant(self.quant)
+        object.__setattr__(self, "quant", q.name)
+        if self.calibrate and not q.imatrix:
+            takes = ", ".join(n for n, t in GGUF_QUANTS.items() if t.imatrix)
+            raise UsageError(f"--calibrate does nothing for GGUF {q.name}: llama.cpp uses an importance matrix "
+                             f"only for {takes}.", hint="drop --calibrate, or pick one of those types")
+        if self.calibration_samples < 1:
+            raise UsageError(f"--calibration-samples {self.calibration_samples}: must be at least 1.")
 
 
 def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -116,8 +130,10 @@ def _tensors(ckpt: CheckpointDir, fam: GGUFFamily):
                 yield new, data
 
 
-def write_f32(ckpt: CheckpointDir, path: Path, quant: GGUFQuant, lineage: ArtifactLineage) -> list[str]:
-    """Write the F32 GGUF (metadata, tokenizer, lineage). Returns tokenizer warnings."""
+def write_f32(ckpt: CheckpointDir, path: Path, quant: GGUFQuant, lineage: ArtifactLineage,
+              calibration: dict | None = None) -> list[str]:
+    """Write the F32 GGUF (metadata, tokenizer, lineage, and the calibration the quantizer will use). Returns
+    tokenizer warnings."""
     spec = ckpt.spec
     fam = family_for(spec)
     vocab = build_vocab(ckpt.tokenizer_file, spec.vocab_size)
@@ -149,6 +165,8 @@ def write_f32(ckpt: CheckpointDir, path: Path, quant: GGUFQuant, lineage: Artifa
         if value:
             w.add_string(key, value)
     w.add_string(LineageKeys.QUANTIZED_BY, f"edgeslm {__version__}")
+    if calibration:
+        w.add_string(LineageKeys.CALIBRATION, json.dumps(calibration, sort_keys=True))
 
     special = gguf.SpecialVocab(ckpt.path, load_merges=False, n_vocab=spec.vocab_size)
     # gguf-py logs at WARNING for benign gaps (e.g. no chat template); keep the CLI quiet.
@@ -194,8 +212,17 @@ def export_gguf(ckpt: CheckpointDir, config: GGUFConfig, out: Path, lineage: Art
     if ckpt.spec.family not in GGUF_FAMILIES:
         raise ExportError(f"GGUF export does not support {ckpt.spec.arch.hf_class} yet.")
     notes: list[str] = []
+    details: dict = {}
     if quant.name == "F32":
         notes += write_f32(ckpt, out, quant, lineage)
+    elif config.calibrate:
+        from edgeslm.quantize.imatrix import calibrated_quantize
+
+        cal = _calibration(ckpt, config)
+        with scratch_file(out, ".f32") as f32_tmp:
+            notes += write_f32(ckpt, f32_tmp, quant, lineage, cal.to_dict())
+            details["calibration"] = {**cal.to_dict(), "imatrix_s": round(
+                calibrated_quantize(f32_tmp, out, quant, cal, config.threads), 1)}
     else:
         with scratch_file(out, ".f32") as f32_tmp:  # the F32 intermediate is never an output
             notes += write_f32(ckpt, f32_tmp, quant, lineage)
@@ -207,7 +234,27 @@ def export_gguf(ckpt: CheckpointDir, config: GGUFConfig, out: Path, lineage: Art
     for n in notes:
         warnings.warn(n, stacklevel=2)
     counts = Counter(t[0] for t in types.values())
-    return Artifact(out, "gguf", quant.name, ckpt.sha256, tuple(notes), {"tensor_types": dict(counts)})
+    return Artifact(out, "gguf", quant.name, ckpt.sha256, tuple(notes), {"tensor_types": dict(counts), **details})
+
+
+def _calibration(ckpt: CheckpointDir, config: GGUFConfig):
+    """The importance matrix's text and chunks, checked before anything is written. Raises DataError."""
+    from edgeslm.data import text_or_split
+    from edgeslm.models.loader import load_tokenizer
+    from edgeslm.quantize.imatrix import IMATRIX_CTX, plan_calibration
+
+    text = text_or_split(config.calibration_data or None, "train")
+    tok = load_tokenizer(ckpt)
+    # the tool reads only the first chunks: tokenize (and hand it) a prefix that holds them, not a whole corpus;
+    # one chunk spare, so the tool's own count cannot fall short of ours, and never under its minimum of two
+    want = (max(config.calibration_samples, 2) + 1) * IMATRIX_CTX
+    chars = want * 8
+    while True:
+        n_tokens = len(tok(text.text[:chars], add_special_tokens=False)["input_ids"])
+        if n_tokens > want or chars >= len(text.text):
+            break
+        chars *= 2
+    return plan_calibration(text, n_tokens, config.calibration_samples, prefix_chars=chars)
 
 
 def read_lineage(path: Path) -> dict[str, str]:
@@ -229,6 +276,9 @@ def read_lineage(path: Path) -> dict[str, str]:
                 if not isinstance(value, str):
                     raise ValueError(f"lineage key {key} holds {type(value).__name__}, not text")
                 out[k] = value
+        field = r.get_field(LineageKeys.CALIBRATION)
+        if field is not None:
+            out["calibration"] = str(field.contents())
     except Exception as e:  # noqa: BLE001
         raise ArtifactError(f"{path} is not a readable GGUF file: {type(e).__name__}: {e}",
                             hint="it is damaged or not a GGUF; export it again from its checkpoint") from e

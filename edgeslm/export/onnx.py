@@ -15,6 +15,7 @@ Embeddings stay fp32.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from edgeslm.quantize.onnx import ACCURACY_LEVELS, ALGOS, BLOCK_SIZES, get_quant
 MODEL_FILE = "model.onnx"
 GENAI_CONFIG = "genai_config.json"  # onnxruntime-genai reads the model folder from this file
 LM_HEAD_NODE = "/lm_head/MatMul"  # the builder's node name for the output projection
+EMBEDDING_NODE = "/model/embed_tokens/Gather"
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,25 @@ class ONNXConfig:
     algo: str = "default"  # the builder's weight-only method (quantize/onnx.py ALGOS)
     mixed_precision: str = ""  # e.g. "last_matmul:int8,mixed_layers:int8": those MatMuls at int8 in an int4 model
     asymmetric: bool = False  # a zero point per block (uint4/uint8): tighter on skewed blocks, a little larger
-    quantize_embeddings: bool = False  # the embedding Gather too (int8/int4 with block_size), not fp32
+    # the embedding Gather too, as GatherBlockQuantized with block_size: int4 (onnxruntime's GatherBlockQuantized
+    # has no 8-bit form the builder writes, so an int8 model gets an int4 table), not fp32
+    quantize_embeddings: bool = False
+    # int4: measure each MatMul's 4-bit sensitivity on calibration text (quantize/sensitivity.py) and keep the
+    # most sensitive at int8, up to int8_fraction of the body's weights; "" data: the stdlib corpus's train split
+    calibrate: bool = False
+    calibration_data: str = ""
+    calibration_samples: int = 4  # windows of 256 tokens; each MatMul group costs a forward over them
+    int8_fraction: float = 0.125
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quant", get_quant(self.quant).name)
+        if self.calibrate and self.quant != "int4":
+            raise UsageError(f"--calibrate does nothing for ONNX {self.quant}: it picks the MatMuls an int4 model "
+                             "keeps at int8.", hint="use --quant int4, or drop --calibrate")
+        if self.calibration_samples < 1:
+            raise UsageError(f"--calibration-samples {self.calibration_samples}: must be at least 1.")
+        if not 0 <= self.int8_fraction <= 1:
+            raise UsageError(f"--int8-fraction {self.int8_fraction}: choose a share between 0 and 1, e.g. 0.125.")
         if self.algo not in ALGOS:
             raise UsageError(f"--algo {self.algo}: choose one of {', '.join(ALGOS)}.")
         parse_mixed_precision(self.mixed_precision)
@@ -55,12 +72,14 @@ class ONNXConfig:
             raise UsageError(f"--accuracy-level {self.accuracy_level}: choose 0 or 4 (or 1-3).")
 
 
-def _builder(src: Path, out: Path, precision: str, extra: dict[str, str]) -> None:
+def _builder(src: Path, out: Path, precision: str, extra: dict[str, str], target: dict | None = None) -> None:
     cache = out.parent / (out.name + ".cache")
     cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(src), "-o", str(out), "-p", precision,
            "-e", "cpu", "-c", str(cache)]
     opts = {"hf_token": "false", "hf_remote": "false", **extra}
     cmd += ["--extra_options", *(f"{k}={v}" for k, v in opts.items())]
+    if target:
+        cmd += ["--target_options", json.dumps(target)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
@@ -100,6 +119,8 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
     model.onnx's metadata_props. Raises ExportError, UsageError."""
     q = get_quant(config.quant)
     extra: dict[str, str] = {}
+    sens = _sensitivity(ckpt, config) if config.calibrate else None
+    target = _overrides(config, [_node(g) for g in sens.chosen] if sens else [])
     if q.name != "fp32":
         extra = {"block_size": str(config.block_size), "accuracy_level": str(config.accuracy_level),
                  "algo_config": config.algo, "is_symmetric": str(not config.asymmetric).lower()}
@@ -118,12 +139,69 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
     if q.name != "fp32" and ckpt.spec.hidden_size % config.block_size:
         notes.append(f"hidden size {ckpt.spec.hidden_size} is not a multiple of block {config.block_size}; the builder pads the last block")
     build = out / "build"
-    _builder(ckpt.path, build, q.name, extra)
+    _builder(ckpt.path, build, q.name, extra, target)
+    if sens is not None:
+        _check_bits(build / MODEL_FILE, [_node(g) for g in sens.chosen], 8)
     for f in build.iterdir():
         f.rename(out / f.name)
     build.rmdir()
-    write_lineage(out, lineage, "onnx", asdict(config))
+    options = asdict(config)
+    if sens is not None:
+        options["calibration"] = sens.to_dict()
+    write_lineage(out, lineage, "onnx", options)
     _embed_lineage(out / MODEL_FILE, lineage)
     for n in notes:
         warnings.warn(n, stacklevel=2)
     return Artifact(out, "onnx", q.name, ckpt.sha256, tuple(notes))
+
+
+# quantize/sensitivity.py group -> the builder's MatMul node in layer N
+BUILDER_NODES = {"qkv": "attn/qkv_proj", "o": "attn/o_proj", "gate": "mlp/gate_proj", "up": "mlp/up_proj",
+                 "down": "mlp/down_proj"}
+
+
+def _node(g) -> str:
+    return f"/model/layers.{g.layer}/{BUILDER_NODES[g.group]}/MatMul"
+
+
+def _sensitivity(ckpt: CheckpointDir, config: ONNXConfig):
+    from edgeslm.quantize.sensitivity import sensitivity_report
+
+    return sensitivity_report(ckpt, config.calibration_data, config.calibration_samples, config.int8_fraction,
+                              config.block_size, config.asymmetric)
+
+
+def _overrides(config: ONNXConfig, int8_nodes: list[str]) -> dict | None:
+    """The builder's structured quant config (--target_options) where the flat options cannot say it: chosen
+    MatMuls at int8 in an int4 model, an int4 embedding table in an int8 model. None when not needed.
+
+    Structured overrides replace the flat options' ones, so the head's exclusion and the --mixed-precision
+    presets are restated here."""
+    q = get_quant(config.quant)
+    int4_table = q.name == "int8" and config.quantize_embeddings
+    if not int8_nodes and not int4_table:
+        return None
+    mixed = parse_mixed_precision(config.mixed_precision)
+    overrides: list[dict] = [{"match": {"preset": sel}, "type": typ} for sel, typ in mixed.items()]
+    if q.name == "int4" and not config.quantize_lm_head and "last_matmul" not in mixed:
+        overrides.append({"match": {"name": LM_HEAD_NODE}, "exclude": True})
+    overrides += [{"match": {"name": n}, "type": "int8"} for n in int8_nodes]
+    if int4_table:
+        overrides.append({"match": {"name": EMBEDDING_NODE}, "type": "int4"})
+    return {"quant_config": {"weights": {"overrides": overrides}}}
+
+
+def _check_bits(model_file: Path, nodes: list[str], bits: int) -> None:
+    """Each of ``nodes`` became a MatMulNBits of ``bits``. Raises ExportError (the builder renamed its nodes)."""
+    import onnx
+
+    graph = onnx.load_model(str(model_file), load_external_data=False).graph
+    got = {}
+    for n in graph.node:
+        if n.op_type == "MatMulNBits":
+            base = n.name.rsplit("_Q", 1)[0]
+            got[base] = next((a.i for a in n.attribute if a.name == "bits"), None)
+    wrong = [n for n in nodes if got.get(n) != bits]
+    if wrong:
+        raise ExportError(f"onnxruntime-genai's builder did not keep {len(wrong)} chosen MatMul(s) at int{bits}: "
+                          f"{', '.join(wrong[:3])}", hint="its node names may have changed; export without --calibrate")

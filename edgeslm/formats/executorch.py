@@ -42,6 +42,6 @@ FORMAT = register_format(Format(
     suffix=".pte",
     marker=PTE_FILE,
     options=("group_size", "max_seq_len", "quantize_embeddings", "calibrate", "calibration_data", "calibration_samples",
-             "smooth_alpha", "head_bits"),
+             "smooth_alpha", "head_bits", "int8_fraction"),
     model_card=model_card,
 ))

@@ -87,7 +87,9 @@ FORMAT = register_format(Format(
     name=FORMAT_NAME,
     title="GGUF (llama.cpp)",
     summary="one .gguf file for llama.cpp; every type but F32 comes from llama.cpp's own quantizer. Rows that "
-            "do not fit a type's block get llama.cpp's standard fallback type, with a warning naming them.",
+            "do not fit a type's block get llama.cpp's standard fallback type, with a warning naming them. "
+            "--calibrate: an importance matrix from llama-imatrix on calibration text guides the 4-6-bit types' "
+            "rounding (llama.cpp's tools, built from source once and cached).",
     config=GGUFConfig,
     quants=GGUF_QUANTS,
     export=export_gguf,
@@ -100,4 +102,5 @@ FORMAT = register_format(Format(
     size_estimates=size_estimates,
     model_card=model_card,
     device_tools=_device_tools,
+    options=("calibrate", "calibration_data", "calibration_samples"),
 ))

@@ -47,6 +47,6 @@ FORMAT = register_format(Format(
     suffix=Path(MODEL_FILE).suffix,
     marker=GENAI_CONFIG,
     options=("block_size", "accuracy_level", "quantize_lm_head", "algo", "mixed_precision", "asymmetric",
-             "quantize_embeddings"),
+             "quantize_embeddings", "calibrate", "calibration_data", "calibration_samples", "int8_fraction"),
     model_card=model_card,
 ))

@@ -23,6 +23,9 @@ class GGUFQuant:
     ftype: F  # llama.cpp's file type, passed to its quantizer
     base: T  # the tensor type most 2-D weights get; its block size decides fit
     why: str  # one line for `inspect` and --help
+    # llama.cpp's quantizer weights rounding by an importance matrix for this type (--calibrate); its 8-bit
+    # and float types take none
+    imatrix: bool = False
 
     @property
     def block_size(self) -> int:
@@ -41,10 +44,10 @@ GGUF_QUANTS: dict[str, GGUFQuant] = {
         GGUFQuant("F16", F.MOSTLY_F16, T.F16, "half size, near-lossless"),
         GGUFQuant("BF16", F.MOSTLY_BF16, T.BF16, "half size, fp32 range; needs bf16-capable CPUs for speed"),
         GGUFQuant("Q8_0", F.MOSTLY_Q8_0, T.Q8_0, "8-bit, block 32: near-lossless, ~2x faster decode than F16"),
-        GGUFQuant("Q6_K", F.MOSTLY_Q6_K, T.Q6_K, "6.6 bpw K-quant, block 256"),
-        GGUFQuant("Q5_K_M", F.MOSTLY_Q5_K_M, T.Q5_K, "5.5 bpw K-quant mix, block 256"),
-        GGUFQuant("Q4_K_M", F.MOSTLY_Q4_K_M, T.Q4_K, "4.5 bpw K-quant mix; the usual phone/laptop choice"),
-        GGUFQuant("Q4_0", F.MOSTLY_Q4_0, T.Q4_0, "4.5 bpw, block 32; repacked for ARM dot-product kernels at load"),
+        GGUFQuant("Q6_K", F.MOSTLY_Q6_K, T.Q6_K, "6.6 bpw K-quant, block 256", imatrix=True),
+        GGUFQuant("Q5_K_M", F.MOSTLY_Q5_K_M, T.Q5_K, "5.5 bpw K-quant mix, block 256", imatrix=True),
+        GGUFQuant("Q4_K_M", F.MOSTLY_Q4_K_M, T.Q4_K, "4.5 bpw K-quant mix; the usual phone/laptop choice", imatrix=True),
+        GGUFQuant("Q4_0", F.MOSTLY_Q4_0, T.Q4_0, "4.5 bpw, block 32; repacked for ARM dot-product kernels at load", imatrix=True),
     )
 }
 
