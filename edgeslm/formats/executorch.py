@@ -15,6 +15,12 @@ def _runner():
     return ExecuTorchRunner
 
 
+def _device_tools():
+    from edgeslm.verify.binary import executorch_tools
+
+    return executorch_tools
+
+
 def _probe(path: Path) -> None:
     from edgeslm.runners.executorch import ExecuTorchRunner
 
@@ -44,4 +50,5 @@ FORMAT = register_format(Format(
     options=("group_size", "max_seq_len", "quantize_embeddings", "calibrate", "calibration_data", "calibration_samples",
              "smooth_alpha", "head_bits", "int8_fraction"),
     model_card=model_card,
+    device_tools=_device_tools,
 ))
