@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from edgeslm.errors import ToolBuildError
-from edgeslm.util import cache_root
+from edgeslm.util import cache_root, publish_build
 
 SOURCE = Path(__file__).resolve().parents[1] / "third_party" / "executorch_llama_main"
 DEBIAN_PACKAGES = ("libgflags-dev", "libre2-dev", "libpcre2-dev", "libsentencepiece-dev", "libsentencepiece0",
@@ -113,11 +113,8 @@ def build_runner(plan: dict) -> Path:
         (work / "prefix" / "build.json").write_text(json.dumps(
             {**{k: v for k, v in plan.items() if k != "python"}, "build_s": round(time.perf_counter() - t0, 1)},
             indent=2) + "\n")
-        if out.exists():  # another build finished first: keep that one
-            shutil.rmtree(work)
-        else:
-            os.replace(work / "prefix", out)
-            shutil.rmtree(work)
+        publish_build(work / "prefix", out)
+        shutil.rmtree(work)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from edgeslm.errors import ToolBuildError
-from edgeslm.util import cache_root
+from edgeslm.util import cache_root, publish_build
 
 # the install script's record of what it installed, in the environment it installed into
 RECORD_NAME = "edgeslm-llama-cpp.json"
@@ -221,10 +221,7 @@ def build_tools(plan: dict) -> Path:
             shutil.copy2(work / "build" / "bin" / t, work / "bin" / t)
         shutil.rmtree(work / "build")
         (work / "build.json").write_text(json.dumps({**plan, "build_s": round(time.perf_counter() - t0, 1)}, indent=2) + "\n")
-        if out.exists():  # another build finished first: keep that one
-            shutil.rmtree(work)
-        else:
-            os.replace(work, out)
+        publish_build(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

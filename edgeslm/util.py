@@ -114,6 +114,17 @@ def cache_root() -> Path:
     return Path(base)
 
 
+def publish_build(built: Path, dest: Path) -> None:
+    """Move a finished build folder into the cache as ``dest``; when another build finished first, keep that one
+    (builds of one key are interchangeable) and remove ``built``."""
+    import shutil
+
+    if dest.exists():
+        shutil.rmtree(built)
+    else:
+        os.replace(built, dest)
+
+
 def die_with_parent() -> None:
     """Linux: get SIGKILL when the parent dies, even by SIGKILL, so no child process (a runtime, the quantizer) is left orphaned."""
     if sys.platform.startswith("linux"):

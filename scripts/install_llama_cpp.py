@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # edgeslm.llama_build is standard-library only; edgeslm need not be installed
 from edgeslm.llama_build import RECORD_NAME, host_cmake_args, installed_record  # noqa: E402
+from edgeslm.util import publish_build  # noqa: E402
 
 RECORD = Path(sys.prefix) / RECORD_NAME
 
@@ -93,10 +94,7 @@ def build_wheel(p: dict, dest: Path) -> Path:
             env=env, check=True,
         )
         (tmp / "build.json").write_text(json.dumps(p, indent=2) + "\n")
-        if dest.exists():  # another build finished first: keep that one
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, dest)
+        publish_build(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
