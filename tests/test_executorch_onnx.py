@@ -140,7 +140,8 @@ def _size(folder):
         (["--format", "onnx", "--mixed-precision", "lm_head:int8"], "'lm_head:int8' is not SELECTOR:TYPE"),
         (["--format", "gguf", "--asymmetric"], "does not apply to --format gguf"),
         (["--format", "executorch", "--calibrate", "--smooth-alpha", "1.5"], "--smooth-alpha 1.5"),
-        (["--format", "onnx", "--calibrate"], "does not apply to --format onnx"),
+        (["--format", "onnx", "--quant", "int8", "--calibrate"], "--calibrate does nothing for ONNX int8"),
+        (["--format", "onnx", "--calibrate", "--int8-fraction", "1.5"], "--int8-fraction 1.5"),
     ],
 )
 def test_bad_export_options(cli, tiny, tmp_path, args, needle):
