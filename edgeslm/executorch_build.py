@@ -54,7 +54,7 @@ def runner_plan(python: str = sys.executable) -> dict:
         raise ToolBuildError("the executorch wheel is not importable, and llama_main links against it.",
                              hint="run `make venv` first")
     version, commit = res.stdout.split()
-    ident = {"executorch": version, "executorch_commit": commit, "arch": platform.machine(),
+    ident = {"executorch_version": version, "executorch_commit": commit, "arch": platform.machine(),
              "source": _source_digest(SOURCE), "debian_packages": list(DEBIAN_PACKAGES)}
     key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
     return {**ident, "key": key, "python": python}
@@ -62,7 +62,7 @@ def runner_plan(python: str = sys.executable) -> dict:
 
 def runner_dir(plan: dict) -> Path:
     """Where a plan's build lives: $EDGESLM_CACHE/et-runner/<version>-<arch>-<key> (bin/llama_main, lib/)."""
-    return cache_root() / "et-runner" / f"{plan['executorch'].split('+')[0]}-{plan['arch']}-{plan['key']}"
+    return cache_root() / "et-runner" / f"{plan['executorch_version'].split('+')[0]}-{plan['arch']}-{plan['key']}"
 
 
 def _debs() -> Path:
@@ -100,7 +100,7 @@ def build_runner(plan: dict) -> Path:
     work = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:
         t0 = time.perf_counter()
-        print(f"building ExecuTorch's llama_main against executorch {plan['executorch']} (about three minutes on "
+        print(f"building ExecuTorch's llama_main against executorch {plan['executorch_version']} (about three minutes on "
               f"2 cores; cached in {out.parent} afterwards)", file=sys.stderr, flush=True)
         env = dict(os.environ, PYTHON=plan["python"], WORK=str(work / "work"), DEBS=str(debs),
                    JOBS=str(os.cpu_count() or 2))
