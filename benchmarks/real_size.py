@@ -48,8 +48,9 @@ def variants():
         ("gguf Q4_0 imatrix", 4, GGUFConfig("Q4_0", calibrate=True)),
         ("onnx int8", 8, ONNXConfig("int8")),
         ("onnx int8 k_quant", 8, ONNXConfig("int8", algo="k_quant")),
-        ("onnx int8 emb4", 8, ONNXConfig("int8", quantize_embeddings=True)),  # int4 table: no int8 Gather
-        ("onnx int8 b64 emb4", 8, ONNXConfig("int8", quantize_embeddings=True, block_size=64)),
+        # tied: the embedding reads the int8 head's blocks (one 8-bit table, shared)
+        ("onnx int8 shared emb8", 8, ONNXConfig("int8", quantize_embeddings=True)),
+        ("onnx int8 asym shared emb8", 8, ONNXConfig("int8", quantize_embeddings=True, asymmetric=True)),
         ("onnx int4", 4, ONNXConfig("int4")),
         ("onnx int4 head4 shared", 4, ONNXConfig("int4", quantize_lm_head=True)),
         ("onnx int4 head8", 4, ONNXConfig("int4", mixed_precision=head_int8, quantize_embeddings=True)),

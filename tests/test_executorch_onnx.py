@@ -323,6 +323,29 @@ def test_onnx_int8_with_quantized_embeddings_stores_an_int4_table(tiny, loaded, 
     assert _mean_kl(ref, art, ids) < 0.02
 
 
+def test_onnx_int8_of_a_tied_model_shares_an_8_bit_table_with_its_head(tiny, loaded, folder_artifact, tmp_path):
+    """A tied model's int8 export with --quantize-embeddings: every MatMul (head included) is 8-bit and the
+    embedding is a GatherBlockQuantized over the head's own 8-bit blocks, so the file holds no fp32 table and no
+    second copy. The input-side 8-bit rounding must keep the 8-bit bar (KL < 0.02, as plain int8) and stay
+    near plain int8 (within 0.005 KL more: the table is rounded exactly like the head's weights)."""
+    from edgeslm.export import ONNXConfig, export
+    from edgeslm.models.loader import open_checkpoint
+
+    ckpt = open_checkpoint(tiny("qwen2"))  # tied embeddings
+    plain = folder_artifact("qwen2", "onnx", "int8")
+    art = export(ckpt, ONNXConfig("int8", quantize_embeddings=True), tmp_path / "s8").path
+    bits = _matmul_bits(art)
+    assert bits.pop("/model/embed_tokens/GatherBlockQuantized") == 8
+    assert len(bits) == 5 * ckpt.spec.num_layers + 1 and set(bits.values()) == {8}, bits
+    assert json.loads((art / "edgeslm.json").read_text())["options"]["shared_int8_embedding"] is True
+    table = ckpt.spec.vocab_size * ckpt.spec.hidden_size
+    assert _size(plain) - _size(art) > 0.9 * table * 4  # the fp32 table is gone, and nothing took its place
+    ref = TorchRunner(loaded("qwen2"))
+    ids = ref.tokenize("import os\nimport sys\n\ndef main(argv):\n    return 0\n" * 4)[:96]
+    kl, kl_plain = _mean_kl(ref, art, ids), _mean_kl(ref, plain, ids)
+    assert kl < 0.02 and kl < kl_plain + 0.005, (kl, kl_plain)
+
+
 def test_8da4w_transform_puts_the_chosen_linears_and_the_head_at_8_bits(tiny):
     """The torchao transform itself: named linears and the head become int8 per channel, the rest int4 in
     groups of 32 (what XNNPACK then lowers)."""

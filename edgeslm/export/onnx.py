@@ -10,7 +10,8 @@ int8 and int4 are the builder's MatMulNBits: weights stored in blocks of
 quantized to int8 dynamically, per block, at run time, and the dot products
 run in int8. (onnxruntime's quantize_dynamic, per-tensor activation scales,
 lost 3-5% top-1 on the demo teacher, below the 97% bar for 8-bit.)
-Embeddings stay fp32.
+Embeddings stay fp32 unless ``quantize_embeddings``: then a GatherBlockQuantized
+reads the table, at 8 bits from the tied head's blocks where the model ties them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from edgeslm.errors import ExportError, UsageError
@@ -44,8 +45,9 @@ class ONNXConfig:
     algo: str = "default"  # the builder's weight-only method (quantize/onnx.py ALGOS)
     mixed_precision: str = ""  # e.g. "last_matmul:int8,mixed_layers:int8": those MatMuls at int8 in an int4 model
     asymmetric: bool = False  # a zero point per block (uint4/uint8): tighter on skewed blocks, a little larger
-    # the embedding Gather too, as GatherBlockQuantized with block_size: int4 (onnxruntime's GatherBlockQuantized
-    # has no 8-bit form the builder writes, so an int8 model gets an int4 table), not fp32
+    # the embedding Gather too, as GatherBlockQuantized with block_size, not fp32: a tied model's table is the
+    # head's own 8-bit blocks (shared); an untied int8 model's gets 4 bits, the only table width the builder
+    # writes on its own
     quantize_embeddings: bool = False
     # int4: measure each MatMul's 4-bit sensitivity on calibration text (quantize/sensitivity.py) and keep the
     # most sensitive at int8, up to int8_fraction of the body's weights; "" data: the stdlib corpus's train split
@@ -120,7 +122,18 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
     q = get_quant(config.quant)
     extra: dict[str, str] = {}
     sens = _sensitivity(ckpt, config) if config.calibrate else None
-    target = _overrides(config, [_node(g) for g in sens.chosen] if sens else [])
+    # The builder writes an 8-bit GatherBlockQuantized only over a tied int8 head in a 4-bit build. So a tied
+    # int8 model with a quantized table is built as int4 with every MatMul overridden to int8 (the same
+    # MatMulNBits bits=8 an int8 build writes), and its embedding reads the head's 8-bit blocks: one 8-bit
+    # table in the file instead of an fp32 one, or a 4-bit one that cannot hold outlier channels.
+    shared8 = q.name == "int8" and config.quantize_embeddings and ckpt.spec.tie_word_embeddings
+    if shared8:
+        config = replace(config, mixed_precision=",".join(
+            f"{k}:{v}" for k, v in {**parse_mixed_precision(config.mixed_precision), "last_matmul": "int8"}.items()))
+        int8_nodes = _body_nodes(ckpt.spec.num_layers)
+    else:
+        int8_nodes = [_node(g.layer, g.group) for g in sens.chosen] if sens else []
+    target = _overrides(config, int8_nodes, int4_table=q.name == "int8" and config.quantize_embeddings and not shared8)
     if q.name != "fp32":
         extra = {"block_size": str(config.block_size), "accuracy_level": str(config.accuracy_level),
                  "algo_config": config.algo, "is_symmetric": str(not config.asymmetric).lower()}
@@ -139,13 +152,13 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
     if q.name != "fp32" and ckpt.spec.hidden_size % config.block_size:
         notes.append(f"hidden size {ckpt.spec.hidden_size} is not a multiple of block {config.block_size}; the builder pads the last block")
     build = out / "build"
-    _builder(ckpt.path, build, q.name, extra, target)
-    if sens is not None:
-        _check_bits(build / MODEL_FILE, [_node(g) for g in sens.chosen], 8)
+    _builder(ckpt.path, build, "int4" if shared8 else q.name, extra, target)
+    if int8_nodes:
+        _check_bits(build / MODEL_FILE, int8_nodes + ([LM_HEAD_NODE] if shared8 else []), 8)
     for f in build.iterdir():
         f.rename(out / f.name)
     build.rmdir()
-    options = asdict(config)
+    options = {**asdict(config), "shared_int8_embedding": shared8}
     if sens is not None:
         options["calibration"] = sens.to_dict()
     write_lineage(out, lineage, "onnx", options)
@@ -160,8 +173,13 @@ BUILDER_NODES = {"qkv": "attn/qkv_proj", "o": "attn/o_proj", "gate": "mlp/gate_p
                  "down": "mlp/down_proj"}
 
 
-def _node(g) -> str:
-    return f"/model/layers.{g.layer}/{BUILDER_NODES[g.group]}/MatMul"
+def _node(layer: int, group: str) -> str:
+    return f"/model/layers.{layer}/{BUILDER_NODES[group]}/MatMul"
+
+
+def _body_nodes(num_layers: int) -> list[str]:
+    """Every MatMul of the decoder layers, by the builder's names."""
+    return [_node(i, g) for i in range(num_layers) for g in BUILDER_NODES]
 
 
 def _sensitivity(ckpt: CheckpointDir, config: ONNXConfig):
@@ -171,14 +189,13 @@ def _sensitivity(ckpt: CheckpointDir, config: ONNXConfig):
                               config.block_size, config.asymmetric)
 
 
-def _overrides(config: ONNXConfig, int8_nodes: list[str]) -> dict | None:
+def _overrides(config: ONNXConfig, int8_nodes: list[str], int4_table: bool) -> dict | None:
     """The builder's structured quant config (--target_options) where the flat options cannot say it: chosen
-    MatMuls at int8 in an int4 model, an int4 embedding table in an int8 model. None when not needed.
+    MatMuls at int8 in an int4 build, an int4 embedding table in an int8 model. None when not needed.
 
     Structured overrides replace the flat options' ones, so the head's exclusion and the --mixed-precision
     presets are restated here."""
     q = get_quant(config.quant)
-    int4_table = q.name == "int8" and config.quantize_embeddings
     if not int8_nodes and not int4_table:
         return None
     mixed = parse_mixed_precision(config.mixed_precision)
