@@ -151,6 +151,16 @@ def test_bad_export_options(cli, tiny, tmp_path, args, needle):
     assert list(tmp_path.iterdir()) == []
 
 
+
+def test_int4_layers_in_an_int8_model_with_a_shared_table_are_refused(cli, tiny, tmp_path):
+    """A tied int8 model's shared table is the head's 8-bit blocks, built by keeping every MatMul at int8: an int4
+    preset cannot be honoured, so it is refused before the builder runs, with nothing written."""
+    res = cli("export", tiny("qwen2"), "--format", "onnx", "--quant", "int8", "--quantize-embeddings",
+              "--mixed-precision", "mixed_layers:int4", "-o", tmp_path / "out")
+    assert res.exit_code == 2, res.output
+    assert "mixed_layers:int4 cannot apply" in res.stderr and "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
 @pytest.mark.parametrize("fmt, victim, says", [
     ("executorch", "model.pte", "ExecuTorch could not load"),  # the header is whole: the runtime refuses it
     ("onnx", "model.onnx", "is not a readable ONNX model"),  # the protobuf does not parse: refused before loading

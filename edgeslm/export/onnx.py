@@ -128,6 +128,13 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
     # table in the file instead of an fp32 one, or a 4-bit one that cannot hold outlier channels.
     shared8 = q.name == "int8" and config.quantize_embeddings and ckpt.spec.tie_word_embeddings
     if shared8:
+        narrower = {k: v for k, v in parse_mixed_precision(config.mixed_precision).items() if v != "int8"}
+        if narrower:
+            # the shared table is the int8 head's blocks, so every MatMul is built at int8 and checked for it
+            raise UsageError(f"--mixed-precision {config.mixed_precision!r}: an int8 model of a tied checkpoint with "
+                             "--quantize-embeddings keeps every MatMul at int8 (its embedding reads the head's "
+                             f"8-bit blocks), so {', '.join(f'{k}:{v}' for k, v in narrower.items())} cannot apply.",
+                             hint="drop --mixed-precision, or use --quant int4 with --mixed-precision last_matmul:int8")
         config = replace(config, mixed_precision=",".join(
             f"{k}:{v}" for k, v in {**parse_mixed_precision(config.mixed_precision), "last_matmul": "int8"}.items()))
         int8_nodes = _body_nodes(ckpt.spec.num_layers)
