@@ -27,6 +27,22 @@ def test_host_is_detected():
     assert t.memory_bandwidth_gbps > 0.1  # measured by a copy loop
 
 
+def test_only_the_auto_fields_are_detected():
+    """Reading a profile must not run the 2 x 128 MiB copy benchmark unless it asks for it:
+    every CLI call and the fuzz test parse profiles, and the benchmark took up to 4 s on a busy CI host."""
+    from pathlib import Path
+
+    from edgeslm.targets import measure_bandwidth_gbps
+
+    measure_bandwidth_gbps.cache_clear()
+    loose = load_target(Path(__file__).parent / "data" / "loose-target.toml")  # arch, isa auto; bandwidth given
+    assert loose.memory_bandwidth_gbps == 10.0 and loose.arch != "auto" and loose.isa != ("auto",)
+    assert measure_bandwidth_gbps.cache_info().misses == 0
+    first = load_target("host").memory_bandwidth_gbps
+    assert load_target("host").memory_bandwidth_gbps == first  # measured once per process
+    assert measure_bandwidth_gbps.cache_info()[:2] == (1, 1)
+
+
 def test_name_and_path_are_interchangeable():
     assert load_target("pixel8") == load_target(str(TARGETS_DIR / "pixel8.toml"))
 
