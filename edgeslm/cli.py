@@ -123,12 +123,11 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):  # 
 def _emit_json(data, dest: str | None) -> None:
     if dest is None:
         return
-    text = json.dumps(data, indent=2, default=str)
-    if dest == "-":
-        click.echo(text)
-    else:
-        from edgeslm.manifest import write_json
+    from edgeslm.manifest import json_text, write_json
 
+    if dest == "-":
+        click.echo(json_text(data))
+    else:
         write_json(Path(dest), data)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import sys
 from datetime import datetime, timezone
@@ -59,8 +60,25 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def json_text(data: Any) -> str:
+    """Strict JSON (RFC 8259) of ``data``, indented. A non-finite float (a diverged model's inf
+    perplexity, a NaN KL) is written as null: jq, JavaScript and Go refuse Python's Infinity/NaN.
+    The report's gates and ``passed`` still say that the measurement failed."""
+    return json.dumps(_finite(data), indent=2, default=str, allow_nan=False)
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    write_text(path, json_text(data) + "\n")
 
 
 def build_manifest(source: dict[str, Any], target: str, data: dict[str, Any], artifacts: list[dict[str, Any]]) -> dict:

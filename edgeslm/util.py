@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -60,6 +61,12 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bars
+
+
+def perplexity(mean_nll: float) -> float:
+    """exp(mean NLL in nats/token). A diverged model's NLL (> 709 nats) gives inf rather than
+    math.exp's OverflowError, so it is reported (and fails its gate) instead of crashing the stage."""
+    return math.exp(mean_nll) if mean_nll < 709.0 or math.isnan(mean_nll) else math.inf
 
 
 def path_size(path) -> int:

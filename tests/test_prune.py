@@ -290,3 +290,26 @@ def test_rounds_need_a_budget(cli, tiny, tmp_path):
     res = _prune_cli(cli, tiny, tmp_path / "x", "--ffn-dim", "64", "--rounds", "2")
     assert res.exit_code == 2 and "--rounds needs a budget" in res.stderr, res.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_diverged_model_reports_infinite_perplexity_in_strict_json(loaded):
+    """A broken student (NLL > 709 nats/token) used to raise OverflowError from math.exp, which the CLI
+    reported as a bug. Its perplexity is inf now, and the JSON edgeslm writes stays parseable by strict
+    readers (jq, JavaScript): the inf becomes null."""
+    import copy
+
+    from edgeslm.manifest import json_text
+    from edgeslm.prune.report import compare
+
+    lm = loaded("llama")
+    broken = copy.deepcopy(lm.model)
+    with torch.no_grad():
+        broken.lm_head.weight.mul_(1e6)  # logits of order 1e6: a wrong token costs ~1e6 nats
+    out = compare(lm.model, broken, _calib(lm.tokenizer))
+    assert out["ppl_pruned"] == float("inf") and np.isfinite(out["ppl_source"])
+
+    def strict(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    parsed = json.loads(json_text({"all": out}), parse_constant=strict)
+    assert parsed["all"]["ppl_pruned"] is None and parsed["all"]["ppl_source"] == pytest.approx(out["ppl_source"])

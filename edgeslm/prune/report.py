@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from edgeslm.calibrate import Calibration
 from edgeslm.models.spec import ModelSpec
 from edgeslm.prune.plan import PrunePlan
+from edgeslm.util import perplexity
 
 
 @torch.inference_mode()
@@ -26,7 +26,7 @@ def compare(source, pruned, windows: Calibration) -> dict[str, float]:
         nll_p -= float(lp[:, :-1].gather(-1, tgt).sum())
         kl += float((ls.exp() * (ls - lp)).sum(-1)[:, :-1].sum())
         n += tgt.numel()
-    return {"ppl_source": math.exp(nll_s / n), "ppl_pruned": math.exp(nll_p / n), "mean_kl": kl / n, "tokens": n}
+    return {"ppl_source": perplexity(nll_s / n), "ppl_pruned": perplexity(nll_p / n), "mean_kl": kl / n, "tokens": n}
 
 
 def size_table(spec: ModelSpec) -> dict[str, Any]:

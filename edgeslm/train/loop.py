@@ -32,6 +32,7 @@ from edgeslm.errors import UsageError
 from edgeslm.outputs import atomic_path, previous_of
 from edgeslm.train.batches import Batch, eval_windows
 from edgeslm.train.dist import Dist, unwrap, wrap
+from edgeslm.util import perplexity
 
 # Settings that may change on --resume without changing the run: how long, how
 # often to save/evaluate, and how the global batch is cut up.
@@ -153,7 +154,7 @@ def run_eval(model, evaluator: Evaluator, dist: Dist = Dist()) -> dict[str, floa
     tokens = max(1.0, sums.pop("tokens"))
     means = {k: v / tokens for k, v in sums.items()}
     if "ce" in means:
-        means["ppl"] = math.exp(means["ce"])
+        means["ppl"] = perplexity(means["ce"])
     return means
 
 

@@ -10,7 +10,6 @@ corpus hash, losses, timing) and loss.png. Run checkpoints go to OUT/run/.
 from __future__ import annotations
 
 import json
-import math
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +27,7 @@ from edgeslm.models.loader import CheckpointDir, open_checkpoint
 from edgeslm.train.plot import plot_losses
 from edgeslm.train.batches import TokenWindows, eval_windows
 from edgeslm.train.loop import StepInfo, TokenEval, TrainConfig, evaluate, train
+from edgeslm.util import perplexity
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def train_teacher(
         "train": asdict(train_cfg),
         "corpus": {"name": "stdlib", "python": corpus.python_version, "sha256": corpus.sha256,
                    "tokens": {s: int(len(v)) for s, v in ids.items()}},
-        "test_ppl": math.exp(test_loss),
+        "test_ppl": perplexity(test_loss),
         "unigram_test_ppl": uni,
         "final_train_loss": result.loss[-1],
         "validation": dict(zip(result.eval_steps, result.eval_loss)),

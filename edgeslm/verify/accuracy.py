@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from edgeslm.runners.judge import WindowStats, window_stats
+from edgeslm.util import perplexity
 
 __all__ = ["AccuracyAccumulator", "AccuracyStats", "WindowStats", "window_stats"]
 
@@ -70,8 +71,8 @@ class AccuracyAccumulator:
             mean_kl=float(kl.mean()),
             p99_kl=float(np.quantile(kl, 0.99)),
             top1_agreement=self.agree / self.n,
-            ppl_reference=float(np.exp(self.nll_ref / self.n_targets)),
-            ppl_artifact=float(np.exp(self.nll_art / self.n_targets)),
+            ppl_reference=perplexity(self.nll_ref / self.n_targets),
+            ppl_artifact=perplexity(self.nll_art / self.n_targets),
             nmse=self.sq_err / max(self.sq_ref, 1e-30),
             max_abs_diff=self.max_abs,
         )
