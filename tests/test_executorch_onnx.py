@@ -347,7 +347,10 @@ def test_onnx_int8_of_a_tied_model_shares_an_8_bit_table_with_its_head(tiny, loa
     bits = _matmul_bits(art)
     assert bits.pop("/model/embed_tokens/GatherBlockQuantized") == 8
     assert len(bits) == 5 * ckpt.spec.num_layers + 1 and set(bits.values()) == {8}, bits
-    assert json.loads((art / "edgeslm.json").read_text())["options"]["shared_int8_embedding"] is True
+    options = json.loads((art / "edgeslm.json").read_text())["options"]
+    assert options["shared_int8_embedding"] is True and options["embedding_table"] == "shared int8"
+    # the lineage keeps the user's options as given, and says what the build made of them
+    assert options["mixed_precision"] == "" and options["built_mixed_precision"] == "last_matmul:int8"
     table = ckpt.spec.vocab_size * ckpt.spec.hidden_size
     assert _size(plain) - _size(art) > 0.9 * table * 4  # the fp32 table is gone, and nothing took its place
     ref = TorchRunner(loaded("qwen2"))

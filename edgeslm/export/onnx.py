@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgeslm.errors import ExportError, UsageError
@@ -126,34 +126,36 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
     # int8 model with a quantized table is built as int4 with every MatMul overridden to int8 (the same
     # MatMulNBits bits=8 an int8 build writes), and its embedding reads the head's 8-bit blocks: one 8-bit
     # table in the file instead of an fp32 one, or a 4-bit one that cannot hold outlier channels.
-    shared8 = q.name == "int8" and config.quantize_embeddings and ckpt.spec.tie_word_embeddings
+    mixed = parse_mixed_precision(config.mixed_precision)
+    table = _embedding_table(q.name, config.quantize_embeddings, ckpt.spec.tie_word_embeddings)
+    shared8 = table == "shared int8"
     if shared8:
-        narrower = {k: v for k, v in parse_mixed_precision(config.mixed_precision).items() if v != "int8"}
+        narrower = {k: v for k, v in mixed.items() if v != "int8"}
         if narrower:
             # the shared table is the int8 head's blocks, so every MatMul is built at int8 and checked for it
             raise UsageError(f"--mixed-precision {config.mixed_precision!r}: an int8 model of a tied checkpoint with "
                              "--quantize-embeddings keeps every MatMul at int8 (its embedding reads the head's "
                              f"8-bit blocks), so {', '.join(f'{k}:{v}' for k, v in narrower.items())} cannot apply.",
                              hint="drop --mixed-precision, or use --quant int4 with --mixed-precision last_matmul:int8")
-        config = replace(config, mixed_precision=",".join(
-            f"{k}:{v}" for k, v in {**parse_mixed_precision(config.mixed_precision), "last_matmul": "int8"}.items()))
+        mixed = {**mixed, "last_matmul": "int8"}
         int8_nodes = _body_nodes(ckpt.spec.num_layers)
     else:
         int8_nodes = [_node(g.layer, g.group) for g in sens.chosen] if sens else []
-    target = _overrides(config, int8_nodes, int4_table=q.name == "int8" and config.quantize_embeddings and not shared8)
+    # an int4 table in an int8 build is a structured override; in an int4 build the flat options write it
+    target = _overrides(q.name, config.quantize_lm_head, mixed, int8_nodes, int4_table=table == "int4" and q.name == "int8")
     if q.name != "fp32":
         extra = {"block_size": str(config.block_size), "accuracy_level": str(config.accuracy_level),
                  "algo_config": config.algo, "is_symmetric": str(not config.asymmetric).lower()}
-        if config.mixed_precision:
-            extra["matmul_mixed_precision"] = config.mixed_precision
-            if "last_matmul" in parse_mixed_precision(config.mixed_precision) and config.algo == "default":
+        if mixed:
+            extra["matmul_mixed_precision"] = ",".join(f"{k}:{v}" for k, v in mixed.items())
+            if "last_matmul" in mixed and config.algo == "default":
                 # the same round-to-nearest under the name whose tensors the builder's shared 8-bit embedding
                 # table reads: with "default" it names lm_head.MatMul.weight_Q8G32 but writes ..._Q8, and the
                 # graph does not load (onnxruntime-genai 0.18)
                 extra["algo_config"] = "rtn"
         if config.quantize_embeddings:
             extra["op_types_to_quantize"] = "MatMul/Gather"
-        if q.name == "int4" and not config.quantize_lm_head and "last_matmul" not in parse_mixed_precision(config.mixed_precision):
+        if q.name == "int4" and not config.quantize_lm_head and "last_matmul" not in mixed:
             extra["nodes_to_exclude"] = LM_HEAD_NODE
     notes = []
     if q.name != "fp32" and ckpt.spec.hidden_size % config.block_size:
@@ -165,7 +167,9 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
     for f in build.iterdir():
         f.rename(out / f.name)
     build.rmdir()
-    options = {**asdict(config), "shared_int8_embedding": shared8}
+    # the user's options as given, and what the build made of them
+    options = {**asdict(config), "embedding_table": table, "shared_int8_embedding": shared8,
+               "built_mixed_precision": extra.get("matmul_mixed_precision", "")}
     if sens is not None:
         options["calibration"] = sens.to_dict()
     write_lineage(out, lineage, "onnx", options)
@@ -196,18 +200,25 @@ def _sensitivity(ckpt: CheckpointDir, config: ONNXConfig):
                               config.block_size, config.asymmetric)
 
 
-def _overrides(config: ONNXConfig, int8_nodes: list[str], int4_table: bool) -> dict | None:
+def _embedding_table(quant: str, quantize_embeddings: bool, tied: bool) -> str:
+    """How the builder stores the embedding table: "fp32"; "int4" blocks (an int4 model, or an untied int8
+    one: the builder writes no other quantized table); or "shared int8", the tied int8 head's blocks."""
+    if quant == "fp32" or not quantize_embeddings:
+        return "fp32"
+    return "shared int8" if quant == "int8" and tied else "int4"
+
+
+def _overrides(quant: str, quantize_lm_head: bool, mixed: dict[str, str], int8_nodes: list[str],
+               int4_table: bool) -> dict | None:
     """The builder's structured quant config (--target_options) where the flat options cannot say it: chosen
     MatMuls at int8 in an int4 build, an int4 embedding table in an int8 model. None when not needed.
 
-    Structured overrides replace the flat options' ones, so the head's exclusion and the --mixed-precision
-    presets are restated here."""
-    q = get_quant(config.quant)
+    Structured overrides replace the flat options' ones, so the head's exclusion and the ``mixed`` presets
+    ({selector: type}) are restated here."""
     if not int8_nodes and not int4_table:
         return None
-    mixed = parse_mixed_precision(config.mixed_precision)
     overrides: list[dict] = [{"match": {"preset": sel}, "type": typ} for sel, typ in mixed.items()]
-    if q.name == "int4" and not config.quantize_lm_head and "last_matmul" not in mixed:
+    if quant == "int4" and not quantize_lm_head and "last_matmul" not in mixed:
         overrides.append({"match": {"name": LM_HEAD_NODE}, "exclude": True})
     overrides += [{"match": {"name": n}, "type": "int8"} for n in int8_nodes]
     if int4_table:
