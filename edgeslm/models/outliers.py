@@ -90,8 +90,10 @@ def build_outlier_model(cfg: OutlierConfig, out_dir: str | Path, text: str, voca
     hidden = shape["hidden_size"]
     channels = torch.randperm(hidden, generator=g)[: cfg.outlier_channels]
     residual_scale = (2 * shape["num_hidden_layers"]) ** -0.5
-    with torch.no_grad():
-        torch.manual_seed(cfg.seed)  # StudentT samples from the global generator
+    # StudentT samples only from the global generator: seed it inside fork_rng, so the same weights come out
+    # and the caller's random state is left as it was
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
                 p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.75)
