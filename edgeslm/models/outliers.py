@@ -69,11 +69,10 @@ def build_outlier_model(cfg: OutlierConfig, out_dir: str | Path, text: str, voca
     ``cfg`` and ``text``, same bytes. Raises ConfigError for an impossible config.
     """
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import GenerationConfig, PreTrainedTokenizerFast
     from transformers.utils import logging as hf_logging
 
     from edgeslm.models.tiny import train_tokenizer
-    from edgeslm.util import HOST_MODEL_LOCK
 
     hf_logging.disable_progress_bar()
     out = Path(out_dir)
@@ -82,6 +81,23 @@ def build_outlier_model(cfg: OutlierConfig, out_dir: str | Path, text: str, voca
                                    bos_token="<|endoftext|>", eos_token="<|endoftext|>")
     shape = {**cfg.shape, "bos_token_id": fast.bos_token_id, "eos_token_id": fast.eos_token_id,
              "initializer_range": cfg.init_std, "rms_norm_eps": 1e-5}
+    # the model's own init and StudentT draw from torch's global generator: fork it, so the caller's
+    # random state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        model = _planted(shape, cfg, fast, text)
+    model.save_pretrained(out, safe_serialization=True)
+    fast.save_pretrained(out)
+    GenerationConfig(bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id).save_pretrained(out)
+    return out
+
+
+def _planted(shape: dict, cfg: OutlierConfig, fast, text: str):
+    """The Llama of ``shape`` with cfg's outlier channels, heavy-tailed weights and peaked head."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from edgeslm.util import HOST_MODEL_LOCK
+
     with HOST_MODEL_LOCK:
         model = LlamaForCausalLM(LlamaConfig(**shape))
     g = torch.Generator().manual_seed(cfg.seed)
@@ -90,10 +106,8 @@ def build_outlier_model(cfg: OutlierConfig, out_dir: str | Path, text: str, voca
     hidden = shape["hidden_size"]
     channels = torch.randperm(hidden, generator=g)[: cfg.outlier_channels]
     residual_scale = (2 * shape["num_hidden_layers"]) ** -0.5
-    # StudentT samples only from the global generator: seed it inside fork_rng, so the same weights come out
-    # and the caller's random state is left as it was
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with torch.no_grad():
+        torch.manual_seed(cfg.seed)  # StudentT samples only from the global generator (forked above)
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
                 p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.75)
@@ -112,10 +126,7 @@ def build_outlier_model(cfg: OutlierConfig, out_dir: str | Path, text: str, voca
         final[channels] = 0.0  # the head reads the ordinary channels
         ids = torch.tensor([fast(text[:20_000])["input_ids"][:512]])
         final.mul_(_gain_for_entropy(model(ids).logits[0], cfg.entropy))
-    model.save_pretrained(out, safe_serialization=True)
-    fast.save_pretrained(out)
-    GenerationConfig(bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id).save_pretrained(out)
-    return out
+    return model
 
 
 def _gain_for_entropy(logits, nats: float) -> float:
