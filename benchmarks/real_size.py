@@ -78,9 +78,17 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-tokens", type=int, default=2048)
-    ap.add_argument("--only", default="", help="comma-separated label prefixes to run (the GGUF baselines always run)")
+    ap.add_argument("--only", default="", help="comma-separated labels, or label prefixes, to run (the GGUF baselines always run)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    wanted = [p.strip() for p in args.only.split(",") if p.strip()]
+    labels = [v[0] for v in variants()]
+    unmatched = [w for w in wanted if not any(label.startswith(w) for label in labels)]
+    if unmatched:
+        ap.error(f"--only {', '.join(map(repr, unmatched))} names no row; rows: {'; '.join(labels)}")
+    # a whole label picks that row alone ("executorch 8da4w +emb" is also the prefix of "... +emb cal")
+    picks = lambda label: any(label == w or (w not in labels and label.startswith(w)) for w in wanted)  # noqa: E731
+    chosen = [v for v in variants() if not wanted or v[0] in ("gguf Q8_0", "gguf Q4_K_M") or picks(v[0])]
 
     from edgeslm.corpus import stdlib_corpus
     from edgeslm.export import export
@@ -108,8 +116,6 @@ def main() -> int:
     data = corpus.splits["test"]
     work = Path(tempfile.mkdtemp(prefix="edgeslm-real-size-"))
 
-    wanted = [p.strip() for p in args.only.split(",") if p.strip()]
-    chosen = [v for v in variants() if not wanted or v[0] in ("gguf Q8_0", "gguf Q4_K_M") or any(v[0].startswith(w) for w in wanted)]
     rows: dict[str, dict] = {}
     out = {"model": {"path": str(model_dir), "params": ckpt.spec.num_params, "layers": args.layers, "config": asdict(cfg)},
            "threads": args.threads, "runs": args.runs, "eval_tokens": args.max_tokens, "eval_text": data.source,
