@@ -380,6 +380,32 @@ def test_8da4w_transform_puts_the_chosen_linears_and_the_head_at_8_bits(tiny):
     assert {d for n, d in dtypes.items() if n not in chosen | {"output"}} == {torch.int4}
 
 
+@pytest.mark.parametrize("emb", [None, "4,32"])
+def test_our_linear_quantization_takes_the_place_of_executorchs_own(emb):
+    """Our transform replaces ExecuTorch's own linear quantization in its list, found by identity rather than
+    by index: after the embedding's quantization (its shared embedding needs that order), before the SDPA and
+    KV-cache swaps. A list without ExecuTorch's step (another library version) is refused, not guessed at."""
+    from executorch.examples.models.llama import export_llama_lib as lib
+    from executorch.extension.llm.export.builder import DType
+
+    from edgeslm.errors import ExportError
+    from edgeslm.export.executorch import _swap_linear_quantization
+
+    transforms = lib._get_source_transforms(
+        dtype_override=DType.fp32, checkpoint=None, checkpoint_dtype=DType.fp32, tokenizer_path=None,
+        use_spin_quant=None, embedding_quantize=emb, use_shared_embedding=False, quantization_mode="8da4w",
+        group_size=32, calibration_tasks=None, calibration_limit=None, calibration_seq_length=None,
+        expand_rope_table=False, use_sdpa_with_kv_cache=True, quantize_kv_cache=False, use_kv_cache=True)
+    ours = lambda model: model  # noqa: E731
+    swapped = _swap_linear_quantization(transforms, ours)
+    names = [getattr(getattr(t, "func", t), "__name__", "") for t in swapped]
+    assert len(swapped) == len(transforms) and swapped.count(ours) == 1
+    assert names.index("replace_sdpa_with_custom_op") > swapped.index(ours) == (1 if emb else 0)
+    assert "quantize" not in names  # ExecuTorch's own step is gone, not run twice
+    with pytest.raises(ExportError, match="source transforms changed"):
+        _swap_linear_quantization(swapped, ours)
+
+
 @pytest.mark.slow
 def test_calibrated_8da4w_keeps_measured_sensitive_linears_at_8_bits(tiny, folder_artifact, tmp_path):
     """--calibrate on 8da4w: SmoothQuant, then sensitivity measured on the smoothed weights picks the int8

@@ -18,6 +18,7 @@ import json
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -145,6 +146,19 @@ ET_LINEARS = {"qkv": ("attention.wq", "attention.wk", "attention.wv"), "o": ("at
               "gate": ("feed_forward.w1",), "up": ("feed_forward.w3",), "down": ("feed_forward.w2",)}
 
 
+def _swap_linear_quantization(transforms: list, ours: Callable) -> list:
+    """ExecuTorch's source transforms with its own linear quantization replaced by ``ours``, in its place:
+    after the embedding's, before the SDPA and KV-cache swaps (the order its shared embedding and custom ops
+    need). Raises ExportError when that transform is not there exactly once: the library changed its list."""
+    from executorch.examples.models.llama.source_transformation.quantize import quantize
+
+    at = [i for i, t in enumerate(transforms) if getattr(t, "func", None) is quantize]
+    if len(at) != 1:
+        raise ExportError(f"ExecuTorch's source transforms changed: {len(at)} linear quantization steps, not one.",
+                          hint="install the executorch version that edgeslm pins in pyproject.toml.")
+    return [*transforms[:at[0]], ours, *transforms[at[0] + 1:]]
+
+
 def _linear_quantization(bits: int, group_size: int, head_bits: int, eight_bit: frozenset[str] = frozenset()):
     """ExecuTorch's 8da{bits}w linear transform (torchao Int8DynamicActivationIntxWeightConfig with HQQ scales,
     group ``group_size``, 0 = per channel; linears whose width the group does not divide stay fp32), with the
@@ -221,13 +235,12 @@ def build_program(ckpt: CheckpointDir, config: ExecuTorchConfig, pte: Path,
         emb = "8,0" if quant.bits == 8 else f"4,{config.group_size}"
     transforms = lib._get_source_transforms(
         dtype_override=DType.fp32, checkpoint=None, checkpoint_dtype=DType.fp32, tokenizer_path=None,
-        use_spin_quant=None, embedding_quantize=emb, use_shared_embedding=False, quantization_mode=None,
+        use_spin_quant=None, embedding_quantize=emb, use_shared_embedding=False, quantization_mode=quant.qmode,
         group_size=gs, calibration_tasks=None, calibration_limit=None, calibration_seq_length=None,
         expand_rope_table=False, use_sdpa_with_kv_cache=True, quantize_kv_cache=False, use_kv_cache=True,
     )
     if quant.qmode:
-        # where ExecuTorch puts its own linear quantization: after the embedding's, before the SDPA and KV-cache swaps
-        transforms.insert(1 if emb else 0, _linear_quantization(quant.bits, gs, config.head_bits, eight_bit))
+        transforms = _swap_linear_quantization(transforms, _linear_quantization(quant.bits, gs, config.head_bits, eight_bit))
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     with warnings.catch_warnings(), captured_stderr() as log:
         warnings.simplefilter("ignore")
