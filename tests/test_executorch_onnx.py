@@ -142,6 +142,9 @@ def _size(folder):
         (["--format", "executorch", "--calibrate", "--smooth-alpha", "1.5"], "--smooth-alpha 1.5"),
         (["--format", "onnx", "--quant", "int8", "--calibrate"], "--calibrate does nothing for ONNX int8"),
         (["--format", "onnx", "--calibrate", "--int8-fraction", "1.5"], "--int8-fraction 1.5"),
+        (["--format", "executorch", "--quantize-embeddings", "--embedding-bits", "6"], "--embedding-bits 6: choose 4 or 8"),
+        (["--format", "executorch", "--quantize-embeddings", "--embedding-group-size", "48"], "does not divide the hidden size 64"),
+        (["--format", "onnx", "--embedding-bits", "4"], "does not apply to --format onnx"),
     ],
 )
 def test_bad_export_options(cli, tiny, tmp_path, args, needle):
@@ -210,12 +213,15 @@ def test_quantized_embeddings_option(tiny, loaded, folder_artifact, tmp_path):
     from edgeslm.export import ExecuTorchConfig, export
     from edgeslm.models.loader import open_checkpoint
 
-    art = export(open_checkpoint(tiny("llama")), ExecuTorchConfig("8da4w", max_seq_len=128, quantize_embeddings=True), tmp_path / "e")
+    ckpt = open_checkpoint(tiny("llama"))
+    e8 = export(ckpt, ExecuTorchConfig("8da4w", max_seq_len=128, quantize_embeddings=True), tmp_path / "e8").path
+    e4 = export(ckpt, ExecuTorchConfig("8da4w", max_seq_len=128, quantize_embeddings=True, embedding_bits=4), tmp_path / "e4").path
     plain = folder_artifact("llama", "executorch", "8da4w")
-    assert _size(art.path) < _size(plain)  # the 512 x 64 fp32 table became 4-bit
+    # the 512 x 64 fp32 table (128 KiB) becomes 8-bit in groups of 32 (32 KiB + 4 KiB of fp32 scales), then 4-bit
+    assert _size(plain) - _size(e8) > 80_000 and _size(e8) - _size(e4) > 12_000, (_size(plain), _size(e8), _size(e4))
     ref = TorchRunner(loaded("llama"))
     ids = ref.tokenize("import os\nimport sys\n" * 6)[:64]
-    assert _mean_kl(ref, art.path, ids) < 1.0
+    assert _mean_kl(ref, e8, ids) < 1.0 and _mean_kl(ref, e4, ids) < 1.0
 
 
 def test_onnx_int4_with_a_shared_int8_head_loads_small_and_closer(tiny, loaded, folder_artifact, tmp_path):

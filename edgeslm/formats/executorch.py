@@ -47,7 +47,7 @@ FORMAT = register_format(Format(
     bytes_per_token=folder_bytes_per_token,
     suffix=".pte",
     marker=PTE_FILE,
-    options=("group_size", "max_seq_len", "quantize_embeddings", "calibrate", "calibration_data", "calibration_samples",
+    options=("group_size", "max_seq_len", "quantize_embeddings", "embedding_bits", "embedding_group_size", "calibrate", "calibration_data", "calibration_samples",
              "smooth_alpha", "head_bits", "int8_fraction"),
     model_card=model_card,
     device_tools=_device_tools,
