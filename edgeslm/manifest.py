@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgeslm import __version__
 
 
@@ -61,6 +63,8 @@ def write_text(path: Path, text: str) -> None:
 
 
 def _finite(x: Any) -> Any:
+    if isinstance(x, np.generic):  # numpy's float32/int64 are no Python numbers: json would write them as text
+        x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):

@@ -313,3 +313,14 @@ def test_a_diverged_model_reports_infinite_perplexity_in_strict_json(loaded):
 
     parsed = json.loads(json_text({"all": out}), parse_constant=strict)
     assert parsed["all"]["ppl_pruned"] is None and parsed["all"]["ppl_source"] == pytest.approx(out["ppl_source"])
+
+
+def test_numpy_numbers_are_written_as_json_numbers():
+    """A float32 KL from a runtime's logits is no Python float: json's default=str wrote it as the string
+    "0.012" (and "inf" for a non-finite one), so a reader comparing numbers broke. They are numbers now,
+    and non-finite ones null, as for Python floats."""
+    from edgeslm.manifest import json_text
+
+    data = {"kl": np.float32(0.25), "n": np.int64(7), "bad": np.float32("inf"), "rows": [np.float64("nan")]}
+    parsed = json.loads(json_text(data), parse_constant=lambda t: pytest.fail(f"non-standard JSON {t}"))
+    assert parsed == {"kl": 0.25, "n": 7, "bad": None, "rows": [None]}
