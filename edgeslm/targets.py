@@ -292,7 +292,7 @@ def usable_cores() -> int:
 def measure_bandwidth_gbps(mib: int = 128, repeats: int = 5) -> float:
     """Single-stream copy bandwidth (read + write bytes / s), best of ``repeats``, in GB/s.
 
-    Cached per process: it copies 2 x ``mib`` MiB five times (0.1-2 s on a busy
+    Cached per process: it copies 2 x ``mib`` MiB five times (0.1 s idle, measured up to 4 s on a busy
     host), and the host's bandwidth does not change while edgeslm runs.
     """
     import time
