@@ -141,8 +141,10 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
         int8_nodes = _body_nodes(ckpt.spec.num_layers)
     else:
         int8_nodes = [_node(g.layer, g.group) for g in sens.chosen] if sens else []
+    # an int4 build keeps the head fp32 unless asked or preset otherwise: it is the most output-sensitive weight
+    fp32_head = q.name == "int4" and not config.quantize_lm_head and "last_matmul" not in mixed
     # an int4 table in an int8 build is a structured override; in an int4 build the flat options write it
-    target = _overrides(q.name, config.quantize_lm_head, mixed, int8_nodes, int4_table=table == "int4" and q.name == "int8")
+    target = _overrides(mixed, int8_nodes, int4_table=table == "int4" and q.name == "int8", fp32_head=fp32_head)
     if q.name != "fp32":
         extra = {"block_size": str(config.block_size), "accuracy_level": str(config.accuracy_level),
                  "algo_config": config.algo, "is_symmetric": str(not config.asymmetric).lower()}
@@ -155,7 +157,7 @@ def export_onnx(ckpt: CheckpointDir, config: ONNXConfig, out: Path, lineage: Art
                 extra["algo_config"] = "rtn"
         if config.quantize_embeddings:
             extra["op_types_to_quantize"] = "MatMul/Gather"
-        if q.name == "int4" and not config.quantize_lm_head and "last_matmul" not in mixed:
+        if fp32_head:
             extra["nodes_to_exclude"] = LM_HEAD_NODE
     notes = []
     if q.name != "fp32" and ckpt.spec.hidden_size % config.block_size:
@@ -208,8 +210,7 @@ def _embedding_table(quant: str, quantize_embeddings: bool, tied: bool) -> str:
     return "shared int8" if quant == "int8" and tied else "int4"
 
 
-def _overrides(quant: str, quantize_lm_head: bool, mixed: dict[str, str], int8_nodes: list[str],
-               int4_table: bool) -> dict | None:
+def _overrides(mixed: dict[str, str], int8_nodes: list[str], int4_table: bool, fp32_head: bool) -> dict | None:
     """The builder's structured quant config (--target_options) where the flat options cannot say it: chosen
     MatMuls at int8 in an int4 build, an int4 embedding table in an int8 model. None when not needed.
 
@@ -218,7 +219,7 @@ def _overrides(quant: str, quantize_lm_head: bool, mixed: dict[str, str], int8_n
     if not int8_nodes and not int4_table:
         return None
     overrides: list[dict] = [{"match": {"preset": sel}, "type": typ} for sel, typ in mixed.items()]
-    if quant == "int4" and not quantize_lm_head and "last_matmul" not in mixed:
+    if fp32_head:
         overrides.append({"match": {"name": LM_HEAD_NODE}, "exclude": True})
     overrides += [{"match": {"name": n}, "type": "int8"} for n in int8_nodes]
     if int4_table:
