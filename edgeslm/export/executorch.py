@@ -169,10 +169,12 @@ def _swap_linear_quantization(transforms: list, ours: Callable) -> list:
     return [*transforms[:at[0]], ours, *transforms[at[0] + 1:]]
 
 
-def _linear_quantization(bits: int, group_size: int, head_bits: int, eight_bit: frozenset[str] = frozenset()):
+def _linear_quantization(bits: int, group_size: int, head_bits: int, eight_bit: frozenset[str] = frozenset(),
+                         head: str = "output"):
     """ExecuTorch's 8da{bits}w linear transform (torchao Int8DynamicActivationIntxWeightConfig with HQQ scales,
     group ``group_size``, 0 = per channel; linears whose width the group does not divide stay fp32), with the
-    output head at ``head_bits`` and the linears named in ``eight_bit`` at 8 bits, per channel."""
+    output head (the module named ``head``: "lm_head" in a Hugging Face model) at ``head_bits`` and the linears
+    named in ``eight_bit`` at 8 bits, per channel."""
     import torch
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
     from torchao.quantization.granularity import PerAxis, PerGroup
@@ -184,7 +186,7 @@ def _linear_quantization(bits: int, group_size: int, head_bits: int, eight_bit: 
 
     def transform(model):
         # head_bits and the chosen linears can only be 8 when the body is 4-bit: those go per channel at 8
-        apart = (set(eight_bit) | ({"output"} if head_bits == 8 else set())) if bits < 8 else set()
+        apart = (set(eight_bit) | ({head} if head_bits == 8 else set())) if bits < 8 else set()
         with torch.no_grad():
             if apart:
                 quantize_(model, config(8, 0), filter_fn=lambda m, fqn: fqn in apart)
